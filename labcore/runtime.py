@@ -93,7 +93,7 @@ def seed_all(seed: int) -> None:
         raise TypeError(f"argument 'seed': expected an int, got {type(seed).__name__}")
     seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds code that uses the legacy global RNG
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

@@ -1,0 +1,1 @@
+"""Floor 2 — data: poses and motion, synthetic scenes, datasets, real formats."""

@@ -1,0 +1,1 @@
+"""Floor 2 — neural-network building blocks and backbones."""

@@ -68,14 +68,12 @@ COCO's hips are different anatomical points.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,6 +81,7 @@ import numpy as np
 import torch
 
 from labcore.checks import MissingFileError, as_tensor, check_int, check_shape, require_file
+from labcore.data.io import atomic_write, write_npz
 from labcore.skeletons import COCO17, Skeleton, get_skeleton
 
 __all__ = [
@@ -148,31 +147,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"cannot write a {type(obj).__name__} to JSON")
-
-
-def _atomic_write(path: PathLike, write: Callable[[IO], None], *, text: bool) -> Path:
-    """Write ``path`` through a temporary file in the same folder, then ``os.replace``.
-
-    If ``write`` (or the replace) fails, the temporary file is removed and an existing
-    ``path`` is left untouched. The result keeps an existing file's permissions, else 0o644.
-    """
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        f = os.fdopen(fd, "w", encoding="utf-8", newline="\n") if text else os.fdopen(fd, "wb")
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _array(
@@ -524,7 +498,7 @@ def write_coco(coco: dict, path: PathLike, indent: int | None = None) -> Path:
         json.dump(coco, f, indent=indent, allow_nan=False, default=_json_default)
         f.write("\n")
 
-    return _atomic_write(path, dump, text=True)
+    return atomic_write(path, dump, text=True)
 
 
 def read_coco(path: PathLike) -> dict:
@@ -976,15 +950,4 @@ def write_h36m_npz(
         arrays["pose"] = _array(pose, "pose", ("N", 72), dims)
     if shape is not None:
         arrays["shape"] = _array(shape, "shape", ("N", 10), dims)
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-
-    def write(f: IO) -> None:
-        with zipfile.ZipFile(f, "w", compression=method) as zf:
-            for key, arr in arrays.items():
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = method
-                info.external_attr = 0o644 << 16
-                with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
-
-    return _atomic_write(path, write, text=False)
+    return write_npz(path, arrays, compress=compress)

@@ -6,7 +6,8 @@ what batches):
 
 * :func:`person_crops` — one person per image, rendered straight into a top-down crop
   (the crop is a camera whose intrinsics are the full image's ``K`` composed with the
-  crop's affine map, so cropping costs nothing and is exact);
+  crop's affine map, so cropping costs nothing and is exact); :func:`person_in_image`
+  shows the same chain explicitly (full image, then the crop warped out of it);
 * :func:`crowd_scene` — several people, scales varying over 4×, one shared z-buffer so they
   occlude each other; per-person masks for COCO annotations;
 * :func:`motion_frames` — a moving person seen by a static camera, with per-pixel forward
@@ -49,6 +50,8 @@ __all__ = [
     "sample_appearance",
     "render_people",
     "person_crops",
+    "person_in_image",
+    "crop_affine",
     "crowd_scene",
     "motion_frames",
     "BodyBank",
@@ -372,6 +375,84 @@ def _pose_in_camera(bank: BodyBank, body_pose, betas, global_orient_world, trans
 # --------------------------------------------------------------------------- person crops
 
 
+@dataclass
+class _People:
+    """A batch of posed people seen by full-image cameras (camera frame, metres)."""
+
+    body_pose: torch.Tensor  # (B, 69)
+    betas: torch.Tensor  # (B, 10)
+    global_orient: torch.Tensor  # (B, 3) camera frame
+    transl: torch.Tensor  # (B, 3) camera frame
+    state: object  # BodyState in the camera frame
+    K: torch.Tensor  # (B, 3, 3) full-image intrinsics
+    family: np.ndarray  # (B,) str
+
+
+def _sample_people(rngs: list[np.random.Generator], bank: BodyBank, families, image_size) -> _People:
+    """One person per generator: a pose of ``families``, a shape, a heading, and a camera
+    that sees them 0.3–0.9 of the image height tall, a little off the image centre."""
+    W, H = image_size
+    pose = [sample_pose_params(1, int(r.integers(2**31)), families=families) for r in rngs]
+    body_pose = torch.cat([pose_params_to_smpl(p) for p in pose])
+    family = np.array([p.family[0] for p in pose])
+    betas = torch.tensor(np.stack([_sample_betas(r, bank.model.num_betas) for r in rngs]), dtype=torch.float32)
+    yaw = torch.tensor([[0.0, r.uniform(-np.pi, np.pi), 0.0] for r in rngs], dtype=torch.float32)
+    centre = pose_body(bank.model, yaw, body_pose, betas).joints.mean(1)
+    cams = [sample_camera(r, (W, H), centre[k].numpy(), person_height_px=r.uniform(0.31, 0.875) * H,
+                          elevation_deg=(-10, 30))
+            for k, r in enumerate(rngs)]
+    K = torch.stack([c.K for c in cams])
+    for k, r in enumerate(rngs):  # off-centre, as in a real photo
+        K[k, 0, 2] += r.uniform(-0.19, 0.19) * W
+        K[k, 1, 2] += r.uniform(-0.125, 0.125) * H
+    Rc, tc = torch.stack([c.R for c in cams]), torch.stack([c.t for c in cams])
+    go, tr, state = _pose_in_camera(bank, body_pose, betas, yaw, torch.zeros_like(yaw), Rc, tc)
+    return _People(body_pose, betas, go, tr, state, K, family)
+
+
+def crop_affine(keypoints: torch.Tensor, size: tuple[int, int], padding: float = 1.25,
+                jitter: np.ndarray | None = None) -> torch.Tensor:
+    """The top-down crop of each person: ``(B, 2, 3)`` affine maps from the image to a
+    ``size`` crop of the keypoint box ``(B, K, 2)``, padded by ``padding``, widened to the
+    crop's aspect ratio, and moved/scaled by ``jitter (B, 3)`` (fractions: dx, dy, scale)."""
+    w, h = size
+    lo, hi = keypoints.min(1).values, keypoints.max(1).values
+    centre = (lo + hi) / 2
+    box_wh = (hi - lo) * padding
+    box_w = torch.maximum(box_wh[:, 0], box_wh[:, 1] * (w / h))
+    box = torch.stack([box_w, box_w * (h / w)], 1)
+    if jitter is not None:
+        jit = torch.as_tensor(jitter, dtype=box.dtype)
+        centre = centre + jit[:, :2] * box
+        box = box * (1.0 + jit[:, 2:3])
+    return geo.box_to_affine(centre, box, (w, h))
+
+
+def _labels(people: _People, K: torch.Tensor, fragments: R.Fragments, size, order_threshold_mm: float):
+    """Every label of a batch of single-person images rendered with intrinsics ``K``."""
+    rec = {}
+    for sk in (COCO17, J18):
+        uv, vis = _labels_2d(people.state.joints_of(sk), K, fragments, JOINT_TOLERANCE_M[sk.name], size)
+        rec[f"keypoints_{sk.name}"] = uv
+        rec[f"visibility_{sk.name}"] = vis.to(torch.int8)
+    j18_mm = people.state.joints_of(J18) * M_TO_MM
+    rec["joints3d_j18"] = j18_mm
+    rec["joints3d_smpl24"] = people.state.joints * M_TO_MM
+    rec["bone_order_j18"] = depth_order(j18_mm[..., 2], J18.bones, order_threshold_mm).to(torch.int8)
+    rec.update(global_orient=people.global_orient, body_pose=people.body_pose, betas=people.betas,
+               transl=people.transl)
+    return rec
+
+
+def _finish(image: torch.Tensor, rngs: list[np.random.Generator]) -> torch.Tensor:
+    """Per-image exposure and sensor noise (each from its sample's own stream) → uint8."""
+    h, w = image.shape[1:3]
+    exposure = torch.tensor([r.uniform(0.8, 1.15) for r in rngs], dtype=torch.float32)
+    noise = torch.tensor(np.stack([r.normal(0, 0.012, (h, w, 3)) for r in rngs]), dtype=torch.float32)
+    image = (image * exposure[:, None, None, None] + noise).clamp(0, 1)
+    return (image * 255 + 0.5).to(torch.uint8)
+
+
 def person_crops(
     n: int,
     seed: int = 0,
@@ -394,7 +475,8 @@ def person_crops(
     camera (:func:`labcore.data.poses.sample_camera`) in a 640×480 *full image* where it
     stands 150–420 px tall. The crop box is the person's keypoint box, padded by
     ``padding``, widened to the crop's aspect ratio and jittered by ``jitter`` (fraction of
-    its size) — the top-down protocol — and the person is rendered straight into the crop.
+    its size) — the top-down protocol (:func:`crop_affine`) — and the person is rendered
+    straight into the crop: the crop's camera is ``affine ∘ K_full``.
 
     Returns:
         ``image (n, H, W, 3) uint8``; ``parts (n, H, W) int8`` (-1 background);
@@ -404,8 +486,7 @@ def person_crops(
         frame; ``bone_order_j18 (n, 17) int8`` ordinal depth of :data:`J18.bones` at
         ``order_threshold_mm``; SMPL parameters in the camera frame ``global_orient (n, 3)``,
         ``body_pose (n, 69)``, ``betas (n, 10)``, ``transl (n, 3)``; cameras
-        ``K_full (n, 3, 3)`` and ``affine (n, 2, 3)`` (full image → crop; the crop camera is
-        ``affine ∘ K_full``); ``family (n,)`` str.
+        ``K_full (n, 3, 3)`` and ``affine (n, 2, 3)`` (full image → crop); ``family (n,)`` str.
     """
     n = check_int(n, "n", low=1)
     w, h = check_size2(size, "size", low=8)
@@ -415,7 +496,6 @@ def person_crops(
     supersample = check_int(supersample, "supersample", low=1, high=4)
     bank = BodyBank.load(body)
     V = bank.rest.shape[0]
-    full = (640, 480)
     out: dict[str, list] = {}
     batches = range(0, n, batch_size)
     if progress:
@@ -423,70 +503,71 @@ def person_crops(
 
         batches = tqdm(batches, desc="person crops", unit="batch")
     for b0 in batches:
-        ids = range(start + b0, start + min(n, b0 + batch_size))
-        rngs = [generator(seed, i) for i in ids]
-        # Poses: one family-sampled pose per sample, from that sample's own stream.
-        pose = [sample_pose_params(1, int(r.integers(2**31)), families=families) for r in rngs]
-        body_pose = torch.cat([pose_params_to_smpl(p) for p in pose])
-        family = np.array([p.family[0] for p in pose])
-        betas = torch.tensor(np.stack([_sample_betas(r, bank.model.num_betas) for r in rngs]), dtype=torch.float32)
-        yaw = torch.tensor([[0.0, r.uniform(-np.pi, np.pi), 0.0] for r in rngs], dtype=torch.float32)
-        world = pose_body(bank.model, yaw, body_pose, betas)
-        centre = world.joints.mean(1)
-        cams = [sample_camera(r, full, centre[k].numpy(), person_height_px=r.uniform(150, 420),
-                              elevation_deg=(-10, 30))
-                for k, r in enumerate(rngs)]
-        Rc = torch.stack([c.R for c in cams])
-        tc = torch.stack([c.t for c in cams])
-        K_full = torch.stack([c.K for c in cams])
-        # Shift the person off the image centre a little, as in a real photo.
-        for k, r in enumerate(rngs):
-            K_full[k, 0, 2] += r.uniform(-120, 120)
-            K_full[k, 1, 2] += r.uniform(-60, 60)
-        go, tr, state = _pose_in_camera(bank, body_pose, betas, yaw, torch.zeros_like(yaw), Rc, tc)
-        kp_full = geo.project_points(state.joints_of(COCO17), K_full)
-        lo, hi = kp_full.min(1).values, kp_full.max(1).values
-        box_c = (lo + hi) / 2
-        box_wh = (hi - lo) * padding
-        aspect = w / h
-        box_w = torch.maximum(box_wh[:, 0], box_wh[:, 1] * aspect)
-        box_h = box_w / aspect
-        jit = torch.tensor(np.stack([r.uniform(-jitter, jitter, 3) for r in rngs]), dtype=torch.float32)
-        scale = 1.0 + jit[:, 2]
-        box_c = box_c + jit[:, :2] * torch.stack([box_w, box_h], 1)
-        box = torch.stack([box_w * scale, box_h * scale], 1)
-        A = geo.box_to_affine(box_c, box, (w, h))
-        K_crop = geo.affine_to_3x3(A) @ K_full
+        rngs = [generator(seed, i) for i in range(start + b0, start + min(n, b0 + batch_size))]
+        people = _sample_people(rngs, bank, families, (640, 480))
+        kp_full = geo.project_points(people.state.joints_of(COCO17), people.K)
+        A = crop_affine(kp_full, (w, h), padding, np.stack([r.uniform(-jitter, jitter, 3) for r in rngs]))
+        K_crop = geo.affine_to_3x3(A) @ people.K
         attrs = torch.stack([sample_appearance(r, bank) for r in rngs])
         bg = torch.tensor(np.stack([make_background(r, (w, h), background) for r in rngs]))
         light = torch.stack([_random_light(r) for r in rngs])
-        rend = render_people(state.vertices, bank.faces, K_crop, (w, h), attrs, bg,
+        rend = render_people(people.state.vertices, bank.faces, K_crop, (w, h), attrs, bg,
                              vertex_parts_=bank.parts, vertices_per_person=V, light_dir=light,
                              supersample=supersample)
-        # Per-image exposure and sensor noise (each from the sample's own stream).
-        exposure = torch.tensor([r.uniform(0.8, 1.15) for r in rngs], dtype=torch.float32)
-        noise = torch.tensor(np.stack([r.normal(0, 0.012, (h, w, 3)) for r in rngs]), dtype=torch.float32)
-        image = (rend.image * exposure[:, None, None, None] + noise).clamp(0, 1)
-        rec = {"image": (image * 255 + 0.5).to(torch.uint8), "parts": rend.parts.to(torch.int8)}
-        for sk in (COCO17, J18):
-            kp3 = state.joints_of(sk)
-            uv, vis = _labels_2d(kp3, K_crop, rend.fragments, JOINT_TOLERANCE_M[sk.name], (w, h))
-            rec[f"keypoints_{sk.name}"] = uv
-            rec[f"visibility_{sk.name}"] = vis.to(torch.int8)
-        j18_mm = state.joints_of(J18) * M_TO_MM
-        rec["joints3d_j18"] = j18_mm
-        rec["joints3d_smpl24"] = state.joints * M_TO_MM
-        rec["bone_order_j18"] = depth_order(j18_mm[..., 2], J18.bones, order_threshold_mm).to(torch.int8)
-        rec.update(global_orient=go, body_pose=body_pose, betas=betas, transl=tr,
-                   K_full=K_full, affine=A)
+        rec = {"image": _finish(rend.image, rngs), "parts": rend.parts.to(torch.int8)}
+        rec.update(_labels(people, K_crop, rend.fragments, (w, h), order_threshold_mm))
+        rec.update(K_full=people.K, affine=A)
         for key, value in rec.items():
-            out.setdefault(key, []).append(value.detach().cpu().numpy() if torch.is_tensor(value) else value)
-        out.setdefault("family", []).append(family)
+            out.setdefault(key, []).append(value.detach().cpu().numpy())
+        out.setdefault("family", []).append(people.family)
     arrays = {k: np.concatenate(v) for k, v in out.items()}
-    for k, v in arrays.items():
-        if v.dtype == np.float64:
-            arrays[k] = v.astype(np.float32)
-    return arrays
+    return {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in arrays.items()}
+
+
+def person_in_image(
+    seed: int = 0,
+    *,
+    image_size: tuple[int, int] = (320, 240),
+    crop_size: tuple[int, int] = (64, 64),
+    padding: float = 1.25,
+    background: str = "procedural",
+    body: str = "auto",
+    supersample: int = 2,
+) -> dict[str, np.ndarray]:
+    """One person in a full image, and the top-down crop *warped* out of it.
+
+    This is the chain a top-down pipeline runs — image → crop (an affine warp) →
+    network → heatmap — with ground truth at every step. ``crop`` is
+    ``cv2.warpAffine(image, affine)`` (pixel centres at integers on both sides), and
+    ``keypoints_crop = affine ∘ keypoints`` equals the projection with ``affine ∘ K``.
+
+    Returns:
+        ``image (H, W, 3) uint8``, ``keypoints (17, 2)`` and ``visibility (17,)`` COCO17
+        in the image, ``affine (2, 3)``, ``crop (h, w, 3) uint8``, ``keypoints_crop
+        (17, 2)``, ``K (3, 3)``, ``joints3d (17, 3)`` mm (camera frame).
+    """
+    import cv2
+
+    W, H = check_size2(image_size, "image_size", low=16)
+    w, h = check_size2(crop_size, "crop_size", low=8)
+    bank = BodyBank.load(body)
+    rngs = [generator(seed, 0)]
+    people = _sample_people(rngs, bank, None, (W, H))
+    attrs = sample_appearance(rngs[0], bank)[None]
+    bg = torch.from_numpy(make_background(rngs[0], (W, H), background))[None]
+    rend = render_people(people.state.vertices, bank.faces, people.K, (W, H), attrs, bg,
+                         vertex_parts_=bank.parts, vertices_per_person=bank.rest.shape[0],
+                         light_dir=_random_light(rngs[0])[None], supersample=supersample)
+    image = _finish(rend.image, rngs)[0].numpy()
+    kp3 = people.state.joints_of(COCO17)
+    uv, vis = _labels_2d(kp3, people.K, rend.fragments, JOINT_TOLERANCE_M["coco17"], (W, H))
+    A = crop_affine(uv, (w, h), padding)[0]
+    crop = cv2.warpAffine(image, A.numpy().astype(np.float64), (w, h), flags=cv2.INTER_LINEAR)
+    return {
+        "image": image, "keypoints": uv[0].numpy(), "visibility": vis[0].to(torch.int8).numpy(),
+        "affine": A.numpy(), "crop": crop, "keypoints_crop": geo.apply_affine(uv[0], A).numpy(),
+        "K": people.K[0].numpy(), "joints3d": (kp3[0] * M_TO_MM).numpy(),
+    }
 
 
 # --------------------------------------------------------------------------- crowd scenes

@@ -51,7 +51,6 @@ import math
 import numbers
 import os
 import random
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +65,7 @@ from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from labcore.checks import check_choice, check_int, check_number
+from labcore.data.io import atomic_write
 from labcore.runtime import device as default_device
 from labcore.runtime import seed_all
 
@@ -255,20 +255,9 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: a
-    crash at any point leaves the previous checkpoint untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through :func:`labcore.data.io.atomic_write`: a crash at any point
+    leaves the previous checkpoint untouched."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _progress_enabled(progress: bool) -> bool:

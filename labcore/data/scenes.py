@@ -45,7 +45,9 @@ from labcore.skeletons import COCO17, J18, depth_order
 __all__ = [
     "BACKGROUND_KINDS",
     "PHOTO_NAMES",
-    "JOINT_TOLERANCE_M",
+    "KEYPOINT_PARTS",
+    "KEYPOINT_DEPTH_SLACK",
+    "VISIBILITY_DEPTH_M",
     "make_background",
     "sample_appearance",
     "render_people",
@@ -64,18 +66,39 @@ BACKGROUND_KINDS = ("procedural", "photo", "mixed", "plain")
 PHOTO_NAMES = ("brick", "grass", "gravel", "coffee", "chelsea", "rocket", "immunohistochemistry",
                "hubble_deep_field", "coins", "moon", "text", "page")
 
-#: How far behind the visible surface each body keypoint may lie and still count as seen
-#: (metres): landmarks are on the skin; joints sit inside limbs about a radius deep.
-_TOL_BY_NAME = {
-    "nose": 0.03, "left_eye": 0.03, "right_eye": 0.03, "left_ear": 0.04, "right_ear": 0.04,
-    "head_top": 0.04, "neck_nose": 0.03,
-    "left_shoulder": 0.09, "right_shoulder": 0.09, "left_elbow": 0.07, "right_elbow": 0.07,
-    "left_wrist": 0.05, "right_wrist": 0.05, "left_hip": 0.12, "right_hip": 0.12,
-    "left_knee": 0.08, "right_knee": 0.08, "left_ankle": 0.06, "right_ankle": 0.06,
-    "pelvis": 0.15, "spine": 0.15, "thorax": 0.12, "shoulder_mid": 0.15,
-}  # fmt: skip
-JOINT_TOLERANCE_M = {
-    sk.name: np.array([_TOL_BY_NAME[n] for n in sk.joint_names]) for sk in (COCO17, J18)
+#: A keypoint is *seen* (COCO v = 2) when the surface drawn at its pixel belongs to one of
+#: the body parts around it (these), of the same person, and lies in front of it by less
+#: than its depth slack (:data:`VISIBILITY_DEPTH_M`) — the way an annotator judges: the hip
+#: is seen through the buttock or the thigh, not through the other leg or an arm; an eye only
+#: on its own skin, not through the back of the head. Any other surface at the pixel
+#: occludes it (v = 1). A pixel where nothing was drawn (a thin limb at low resolution)
+#: occludes nothing.
+_PARTS_BY_NAME = {
+    **{n: ("head",) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+                              "head_top", "neck_nose")},
+    **{f"{s}_shoulder": ("torso", f"{s}_upper_arm") for s in ("left", "right")},
+    **{f"{s}_elbow": (f"{s}_upper_arm", f"{s}_forearm") for s in ("left", "right")},
+    **{f"{s}_wrist": (f"{s}_forearm", f"{s}_hand") for s in ("left", "right")},
+    **{f"{s}_hip": ("torso", f"{s}_thigh") for s in ("left", "right")},
+    **{f"{s}_knee": (f"{s}_thigh", f"{s}_shin") for s in ("left", "right")},
+    **{f"{s}_ankle": (f"{s}_shin", f"{s}_foot") for s in ("left", "right")},
+    "pelvis": ("torso",), "spine": ("torso",), "thorax": ("torso", "head"),
+    "shoulder_mid": ("torso", "head"),
+}
+_SURFACE_LANDMARKS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "head_top", "neck_nose")
+#: Depth slack (metres): joints lie inside the body, up to a torso's half-depth behind the
+#: surface that shows them; landmarks lie on the skin.
+VISIBILITY_DEPTH_M = {"joint": 0.3, "landmark": 0.04}
+#: ``(K, len(PART_NAMES))`` bool: which parts show each keypoint of COCO17 and J18.
+KEYPOINT_PARTS = {
+    sk.name: np.array([[p in _PARTS_BY_NAME[n] for p in PART_NAMES] for n in sk.joint_names])
+    for sk in (COCO17, J18)
+}
+#: ``(K,)`` depth slack of each keypoint of COCO17 and J18.
+KEYPOINT_DEPTH_SLACK = {
+    sk.name: np.array([VISIBILITY_DEPTH_M["landmark" if n in _SURFACE_LANDMARKS else "joint"]
+                       for n in sk.joint_names], dtype=np.float32)
+    for sk in (COCO17, J18)
 }
 
 
@@ -334,19 +357,30 @@ def _random_light(rng: np.random.Generator) -> torch.Tensor:
     return torch.tensor(d / np.linalg.norm(d), dtype=torch.float32)
 
 
-def _labels_2d(kp3d: torch.Tensor, K: torch.Tensor, frag: R.Fragments, tol: np.ndarray,
-               size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """2-D keypoints ``(B, K, 2)`` and COCO visibility ``(B, K)`` (0 outside the image,
-    1 inside but hidden, 2 seen) for camera-frame keypoints ``(B, K, 3)`` in metres, with
-    ``tol (K,)`` the depth slack of each keypoint (:data:`JOINT_TOLERANCE_M`)."""
+def _labels_2d(kp3d: torch.Tensor, K: torch.Tensor, rend: Rendered, skeleton: str, size: tuple[int, int],
+               people: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """2-D keypoints ``(B, K, 2)`` and COCO visibility ``(B, K)`` — 0 outside the image,
+    1 inside but occluded, 2 seen (see :data:`KEYPOINT_PARTS`) — of camera-frame keypoints
+    ``(B, K, 3)`` (metres) of ``skeleton`` in images rendered with ``K``. With ``people > 1``
+    the K keypoints are ``people`` skeletons concatenated (a crowd in one image), and a
+    keypoint is seen only through its own person's surface."""
+    own = np.tile(KEYPOINT_PARTS[skeleton], (people, 1))
+    slack = torch.from_numpy(np.tile(KEYPOINT_DEPTH_SLACK[skeleton], people))
     W, H = size
     uv = geo.project_points(kp3d, K)
+    z = kp3d[..., 2]
     inside = (uv[..., 0] >= -0.5) & (uv[..., 0] <= W - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] <= H - 0.5)
-    inside &= kp3d[..., 2] > 0
-    seen = torch.zeros_like(inside)
-    for value in np.unique(tol):
-        cols = torch.from_numpy(np.flatnonzero(tol == value))
-        seen[:, cols] = R.point_visibility(kp3d[:, cols], frag, K, tolerance=float(value))
+    inside &= z > 0
+    col = torch.nan_to_num(torch.floor(uv[..., 0] + 0.5), posinf=0).clamp(0, W - 1).long()
+    row = torch.nan_to_num(torch.floor(uv[..., 1] + 0.5), posinf=0).clamp(0, H - 1).long()
+    b = torch.arange(kp3d.shape[0])[:, None].expand_as(col)
+    part = rend.parts[b, row, col]
+    depth = rend.fragments.depth[b, row, col]
+    shows = torch.from_numpy(own)[torch.arange(own.shape[0])[None].expand_as(col), part.clamp(min=0)]
+    if people > 1:
+        owner = torch.arange(people).repeat_interleave(own.shape[0] // people)
+        shows &= rend.person[b, row, col] == owner[None]
+    seen = (part < 0) | (shows & (depth >= z - slack))
     vis = torch.where(inside, torch.where(seen, 2, 1), 0)
     return uv, vis
 
@@ -428,11 +462,11 @@ def crop_affine(keypoints: torch.Tensor, size: tuple[int, int], padding: float =
     return geo.box_to_affine(centre, box, (w, h))
 
 
-def _labels(people: _People, K: torch.Tensor, fragments: R.Fragments, size, order_threshold_mm: float):
+def _labels(people: _People, K: torch.Tensor, rend: Rendered, size, order_threshold_mm: float):
     """Every label of a batch of single-person images rendered with intrinsics ``K``."""
     rec = {}
     for sk in (COCO17, J18):
-        uv, vis = _labels_2d(people.state.joints_of(sk), K, fragments, JOINT_TOLERANCE_M[sk.name], size)
+        uv, vis = _labels_2d(people.state.joints_of(sk), K, rend, sk.name, size)
         rec[f"keypoints_{sk.name}"] = uv
         rec[f"visibility_{sk.name}"] = vis.to(torch.int8)
     j18_mm = people.state.joints_of(J18) * M_TO_MM
@@ -515,7 +549,7 @@ def person_crops(
                              vertex_parts_=bank.parts, vertices_per_person=V, light_dir=light,
                              supersample=supersample)
         rec = {"image": _finish(rend.image, rngs), "parts": rend.parts.to(torch.int8)}
-        rec.update(_labels(people, K_crop, rend.fragments, (w, h), order_threshold_mm))
+        rec.update(_labels(people, K_crop, rend, (w, h), order_threshold_mm))
         rec.update(K_full=people.K, affine=A)
         for key, value in rec.items():
             out.setdefault(key, []).append(value.detach().cpu().numpy())
@@ -560,7 +594,7 @@ def person_in_image(
                          light_dir=_random_light(rngs[0])[None], supersample=supersample)
     image = _finish(rend.image, rngs)[0].numpy()
     kp3 = people.state.joints_of(COCO17)
-    uv, vis = _labels_2d(kp3, people.K, rend.fragments, JOINT_TOLERANCE_M["coco17"], (W, H))
+    uv, vis = _labels_2d(kp3, people.K, rend, "coco17", (W, H))
     A = crop_affine(uv, (w, h), padding)[0]
     crop = cv2.warpAffine(image, A.numpy().astype(np.float64), (w, h), flags=cv2.INTER_LINEAR)
     return {
@@ -638,8 +672,7 @@ def crowd_scene(
                          supersample=supersample)
     kp3 = state.joints_of(COCO17)
     # Visibility against the shared z-buffer: everyone's keypoints as one image's points.
-    tol = np.tile(JOINT_TOLERANCE_M["coco17"], P)
-    uv, vis = _labels_2d(kp3.reshape(1, P * 17, 3), K[None], rend.fragments, tol, (w, h))
+    uv, vis = _labels_2d(kp3.reshape(1, P * 17, 3), K[None], rend, "coco17", (w, h), people=P)
     uv, vis = uv.reshape(P, 17, 2), vis.reshape(P, 17)
     proj = geo.project_points(state.vertices, K)
     height_px = proj[..., 1].max(1).values - proj[..., 1].min(1).values
@@ -710,7 +743,7 @@ def motion_frames(
     prev = R.Fragments(frag.face_index[:-1], frag.bary[:-1], frag.depth[:-1])
     flow, valid = R.optical_flow(prev, bank.faces, state.vertices[1:], cam.K)
     kp3 = state.joints_of(COCO17)
-    uv, vis = _labels_2d(kp3, cam.K, frag, JOINT_TOLERANCE_M["coco17"], (w, h))
+    uv, vis = _labels_2d(kp3, cam.K, rend, "coco17", (w, h))
     image = rend.image
     gray = (image * torch.tensor([0.299, 0.587, 0.114])).sum(-1)
     return {

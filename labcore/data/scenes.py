@@ -38,7 +38,7 @@ from labcore.body import render as R
 from labcore.body.model import M_TO_MM, load_body_model, pose_body, vertex_parts
 from labcore.body.toy import PART_NAMES
 from labcore.checks import check_choice, check_int, check_number, check_size2
-from labcore.data.poses import pose_params_to_smpl, sample_camera, sample_pose_params
+from labcore.data.poses import PoseParams, pose_params_to_smpl, sample_camera, sample_pose_params
 from labcore.runtime import generator
 from labcore.skeletons import COCO17, J18, depth_order
 
@@ -426,9 +426,12 @@ def _sample_people(rngs: list[np.random.Generator], bank: BodyBank, families, im
     """One person per generator: a pose of ``families``, a shape, a heading, and a camera
     that sees them 0.3–0.9 of the image height tall, a little off the image centre."""
     W, H = image_size
+    # Each pose from its own sample's stream, converted to SMPL in one batch.
     pose = [sample_pose_params(1, int(r.integers(2**31)), families=families) for r in rngs]
-    body_pose = torch.cat([pose_params_to_smpl(p) for p in pose])
-    family = np.array([p.family[0] for p in pose])
+    batch = PoseParams({k: np.concatenate([p.angles[k] for p in pose]) for k in pose[0].angles},
+                       np.concatenate([p.family for p in pose]))
+    body_pose = pose_params_to_smpl(batch)
+    family = batch.family
     betas = torch.tensor(np.stack([_sample_betas(r, bank.model.num_betas) for r in rngs]), dtype=torch.float32)
     yaw = torch.tensor([[0.0, r.uniform(-np.pi, np.pi), 0.0] for r in rngs], dtype=torch.float32)
     centre = pose_body(bank.model, yaw, body_pose, betas).joints.mean(1)

@@ -63,6 +63,10 @@ def test_visibility_follows_the_crop_and_the_pixels(crops):
     rows = np.clip(np.round(kp[n, k, 1]).astype(int), 0, 47)
     on_body = crops["parts"][n, rows, cols] >= 0
     assert on_body.mean() > 0.9
+    # The depth map is the person where the part mask says so, and metres away.
+    person = crops["parts"] >= 0
+    assert np.isinf(crops["depth"][~person]).all()
+    assert (crops["depth"][person] > 1.0).all() and (crops["depth"][person] < 30.0).all()
     # Some keypoints are occluded (v = 1) in six natural poses seen from anywhere.
     assert (crops["visibility_coco17"] == 1).any()
 

@@ -39,7 +39,7 @@ from labcore.skeletons import COCO17, get_skeleton
 __all__ = ["DATA_VERSION", "cache_dir", "cached_arrays", "crowd_coco", "PersonCrops", "CrowdScenes", "MotionClips"]
 
 #: Bump when generation changes, so that old caches are not reused.
-DATA_VERSION = 1
+DATA_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -103,6 +103,7 @@ class PersonCrops(Dataset):
       at 100 mm (+1: the child is farther from the camera);
     * ``global_orient (3,)``, ``body_pose (69,)``, ``betas (10,)``, ``transl (3,)``: SMPL
       parameters in the camera frame; ``parts (H, W)`` int64 part index (-1 background);
+      ``depth (H, W)`` float32 metres along the camera's z (``inf`` on the background);
       ``index`` int64.
     """
 
@@ -156,6 +157,7 @@ class PersonCrops(Dataset):
             "betas": torch.from_numpy(a["betas"][i]),
             "transl": torch.from_numpy(a["transl"][i]),
             "parts": torch.from_numpy(a["parts"][i].astype(np.int64)),
+            "depth": torch.from_numpy(a["depth"][i].astype(np.float32)),
             "index": torch.tensor(i),
         }
 

@@ -517,6 +517,8 @@ def person_crops(
 
     Returns:
         ``image (n, H, W, 3) uint8``; ``parts (n, H, W) int8`` (-1 background);
+        ``depth (n, H, W) float16`` metres along the camera's z at each pixel centre
+        (``inf`` on the background);
         ``keypoints_coco17 (n, 17, 2)`` / ``keypoints_j18 (n, 18, 2)`` float32 crop pixels;
         ``visibility_coco17 / visibility_j18 (n, K) int8`` COCO-style 0/1/2;
         ``joints3d_j18 (n, 18, 3)`` and ``joints3d_smpl24 (n, 24, 3)`` float32 mm, camera
@@ -551,7 +553,8 @@ def person_crops(
         rend = render_people(people.state.vertices, bank.faces, K_crop, (w, h), attrs, bg,
                              vertex_parts_=bank.parts, vertices_per_person=V, light_dir=light,
                              supersample=supersample)
-        rec = {"image": _finish(rend.image, rngs), "parts": rend.parts.to(torch.int8)}
+        rec = {"image": _finish(rend.image, rngs), "parts": rend.parts.to(torch.int8),
+               "depth": rend.fragments.depth.to(torch.float16)}
         rec.update(_labels(people, K_crop, rend, (w, h), order_threshold_mm))
         rec.update(K_full=people.K, affine=A)
         for key, value in rec.items():

@@ -75,7 +75,43 @@ def _progress(progress: bool | None) -> bool:
     return bool(progress)
 
 
-class PersonCrops(Dataset):
+def _steps(n: int, progress: bool, desc: str, unit: str):
+    """``range(n)``, with a tqdm bar when ``progress``."""
+    if not progress:
+        return range(n)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(n), desc=desc, unit=unit)
+
+
+class _Synthetic(Dataset):
+    """What the synthetic datasets share: ``n`` items, arrays cached under ``config``."""
+
+    cache_name: str = ""
+
+    def _load(self, n: int, config: dict[str, Any], build: Callable[[], dict[str, np.ndarray]],
+              cache: bool) -> None:
+        self.n = n
+        self.config = config
+        self.arrays = cached_arrays(self.cache_name, config, build, cache=cache)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _index(self, i: int) -> int:
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for {type(self).__name__} of {self.n} items")
+        return i
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self._repr_fields().items())
+        return f"{type(self).__name__}(n={self.n}, size={self.size}{extra}, body={self.config['body']!r})"
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class PersonCrops(_Synthetic):
     """Top-down crops of one synthetic person each, with every label.
 
     Args:
@@ -107,6 +143,8 @@ class PersonCrops(Dataset):
       ``index`` int64.
     """
 
+    cache_name = "person_crops"
+
     def __init__(
         self,
         n: int = 1000,
@@ -120,28 +158,23 @@ class PersonCrops(Dataset):
         cache: bool = True,
         progress: bool | None = None,
     ) -> None:
-        self.n = check_int(n, "n", low=1)
+        n = check_int(n, "n", low=1)
         self.size = check_size2(size, "size", low=8)
         self.skeleton = get_skeleton(skeleton)
         check_choice(self.skeleton.name, "skeleton", ("coco17", "j18"))
-        config = {"n": self.n, "seed": int(seed), "size": self.size,
+        config = {"n": n, "seed": int(seed), "size": self.size,
                   "families": sorted(families) if families else None, "background": background,
                   "body": resolve_body_kind(body)}
-        self.config = config
 
         def build() -> dict[str, np.ndarray]:
-            return scenes.person_crops(self.n, seed, size=self.size, families=families,
+            return scenes.person_crops(n, seed, size=self.size, families=families,
                                        background=background, body=body,
                                        progress=_progress(progress))
 
-        self.arrays = cached_arrays("person_crops", config, build, cache=cache)
-
-    def __len__(self) -> int:
-        return self.n
+        self._load(n, config, build, cache)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not -self.n <= i < self.n:
-            raise IndexError(f"index {i} out of range for {self.n} crops")
+        i = self._index(i)
         a, sk = self.arrays, self.skeleton.name
         vis = torch.from_numpy(a[f"visibility_{sk}"][i].astype(np.int64))
         return {
@@ -165,12 +198,11 @@ class PersonCrops(Dataset):
         """All crops ``(n, H, W, 3)`` uint8 for display."""
         return self.arrays["image"]
 
-    def __repr__(self) -> str:
-        return (f"PersonCrops(n={self.n}, size={self.size}, skeleton={self.skeleton.name!r}, "
-                f"body={self.config['body']!r})")
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"skeleton": self.skeleton.name}
 
 
-class CrowdScenes(Dataset):
+class CrowdScenes(_Synthetic):
     """Images of several people at scales that vary at least 4× (bottom-up pose).
 
     Args:
@@ -188,6 +220,8 @@ class CrowdScenes(Dataset):
     people's visible pixels, RLE segmentation), ready for ``coco_keypoint_ap``.
     """
 
+    cache_name = "crowd_scenes"
+
     def __init__(
         self,
         n: int = 100,
@@ -201,26 +235,21 @@ class CrowdScenes(Dataset):
         cache: bool = True,
         progress: bool | None = None,
     ) -> None:
-        self.n = check_int(n, "n", low=1)
+        n = check_int(n, "n", low=1)
         self.size = check_size2(size, "size", low=16)
         self.max_people = check_int(people[1], "people[1]", low=1)
-        config = {"n": self.n, "seed": int(seed), "size": self.size, "people": list(people),
+        config = {"n": n, "seed": int(seed), "size": self.size, "people": list(people),
                   "scale_range": float(scale_range), "background": background,
                   "body": resolve_body_kind(body)}
-        self.config = config
 
         def build() -> dict[str, np.ndarray]:
-            return _stack_crowds(self.n, seed, self.size, tuple(people), scale_range,
+            return _stack_crowds(n, seed, self.size, tuple(people), scale_range,
                                  background, body, _progress(progress))
 
-        self.arrays = cached_arrays("crowd_scenes", config, build, cache=cache)
-
-    def __len__(self) -> int:
-        return self.n
+        self._load(n, config, build, cache)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not -self.n <= i < self.n:
-            raise IndexError(f"index {i} out of range for {self.n} images")
+        i = self._index(i)
         a = self.arrays
         return {
             "image": torch.from_numpy(a["image"][i]).permute(2, 0, 1).float() / 255.0,
@@ -234,9 +263,6 @@ class CrowdScenes(Dataset):
     def coco(self) -> dict:
         """The annotations as a COCO keypoints dataset dict (image ids ``1..n``)."""
         return crowd_coco(self.arrays, self.size)
-
-    def __repr__(self) -> str:
-        return f"CrowdScenes(n={self.n}, size={self.size}, body={self.config['body']!r})"
 
 
 def crowd_coco(arrays: dict[str, np.ndarray], size: tuple[int, int]) -> dict:
@@ -283,12 +309,7 @@ def _stack_crowds(n, seed, size, people, scale_range, background, body, progress
         "height_px": np.zeros((n, P), np.float32),
         "num_people": np.zeros(n, np.int64),
     }
-    it = range(n)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="crowd scenes", unit="image")
-    for i in it:
+    for i in _steps(n, progress, "crowd scenes", "image"):
         s = scenes.crowd_scene(int(generator(seed, i).integers(2**31)), size=size, people=people,
                                scale_range=scale_range, background=background, body=body)
         k = len(s["keypoints"])
@@ -299,7 +320,7 @@ def _stack_crowds(n, seed, size, people, scale_range, background, body, progress
     return out
 
 
-class MotionClips(Dataset):
+class MotionClips(_Synthetic):
     """Short clips of a moving person seen by a static camera, with optical flow.
 
     Args:
@@ -313,6 +334,8 @@ class MotionClips(Dataset):
     (camera frame); ``global_orient (T, 3)``, ``body_pose (T, 69)``, ``betas (T, 10)``,
     ``transl (T, 3)``; ``K (3, 3)``; ``times (T,)`` seconds.
     """
+
+    cache_name = "motion_clips"
 
     def __init__(
         self,
@@ -328,35 +351,24 @@ class MotionClips(Dataset):
         cache: bool = True,
         progress: bool | None = None,
     ) -> None:
-        self.n = check_int(n, "n", low=1)
+        n = check_int(n, "n", low=1)
         self.frames = check_int(frames, "frames", low=2)
         self.size = check_size2(size, "size", low=16)
-        config = {"n": self.n, "frames": self.frames, "fps": float(fps), "seed": int(seed),
+        config = {"n": n, "frames": self.frames, "fps": float(fps), "seed": int(seed),
                   "size": self.size, "kind": kind, "background": background,
                   "body": resolve_body_kind(body)}
-        self.config = config
 
         def build() -> dict[str, np.ndarray]:
-            clips = []
-            it = range(self.n)
-            if _progress(progress):
-                from tqdm.auto import tqdm
-
-                it = tqdm(it, desc="motion clips", unit="clip")
-            for i in it:
-                clips.append(scenes.motion_frames(int(generator(seed, i).integers(2**31)),
-                                                  n_frames=self.frames, fps=fps, size=self.size,
-                                                  kind=kind, background=background, body=body))
+            clips = [scenes.motion_frames(int(generator(seed, i).integers(2**31)), n_frames=self.frames,
+                                          fps=fps, size=self.size, kind=kind, background=background,
+                                          body=body)
+                     for i in _steps(n, _progress(progress), "motion clips", "clip")]
             return {k: np.stack([c[k] for c in clips]) for k in clips[0]}
 
-        self.arrays = cached_arrays("motion_clips", config, build, cache=cache)
-
-    def __len__(self) -> int:
-        return self.n
+        self._load(n, config, build, cache)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not -self.n <= i < self.n:
-            raise IndexError(f"index {i} out of range for {self.n} clips")
+        i = self._index(i)
         a = self.arrays
         t = lambda k: torch.from_numpy(np.ascontiguousarray(a[k][i]))  # noqa: E731
         return {
@@ -375,6 +387,5 @@ class MotionClips(Dataset):
             "times": t("times"),
         }
 
-    def __repr__(self) -> str:
-        return (f"MotionClips(n={self.n}, frames={self.frames}, size={self.size}, "
-                f"body={self.config['body']!r})")
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"frames": self.frames}

@@ -214,39 +214,35 @@ def deconv_stack(
     return nn.Sequential(*layers)
 
 
-def init_pose_weights(module: nn.Module, std: float = 0.001) -> nn.Module:
-    """The official pose-network initialisation, applied to every submodule in place:
-    Conv/ConvTranspose weights ~ N(0, std²), their biases 0; BatchNorm/GroupNorm/LayerNorm
-    weight 1, bias 0; Linear layers are left alone. Returns ``module``."""
-    std = check_number(std, "std", low=0.0, low_inclusive=False)
+def _init_layers(module: nn.Module, init_conv) -> nn.Module:
+    """Walk ``module``: ``init_conv(weight)`` on conv/deconv weights, zero biases, norm
+    layers to weight 1 and bias 0 (Linear layers untouched)."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
     for m in module.modules():
         if isinstance(m, _CONV_TYPES):
-            nn.init.normal_(m.weight, mean=0.0, std=std)
+            init_conv(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, _NORM_TYPES) and getattr(m, "weight", None) is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return module
+
+
+def init_pose_weights(module: nn.Module, std: float = 0.001) -> nn.Module:
+    """The official pose-network initialisation, applied to every submodule in place:
+    Conv/ConvTranspose weights ~ N(0, std²), their biases 0; BatchNorm/GroupNorm/LayerNorm
+    weight 1, bias 0; Linear layers are left alone. Returns ``module``."""
+    std = check_number(std, "std", low=0.0, low_inclusive=False)
+    return _init_layers(module, lambda w: nn.init.normal_(w, mean=0.0, std=std))
 
 
 def init_kaiming(module: nn.Module) -> nn.Module:
     """He initialisation for training from scratch, in place: Conv weights
     ``kaiming_normal_(mode='fan_out', nonlinearity='relu')``, biases 0; norm layers (1, 0).
     Returns ``module``."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
-    for m in module.modules():
-        if isinstance(m, _CONV_TYPES):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, _NORM_TYPES) and getattr(m, "weight", None) is not None:
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    return module
+    return _init_layers(module, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -15,6 +15,7 @@ size) or ``...`` (any number of leading dimensions, only first)::
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ import torch
 
 __all__ = [
     "as_tensor",
+    "as_float",
+    "as_floats",
     "check_shape",
     "check_finite",
     "check_number",
@@ -210,3 +213,50 @@ def require_file(path: str | Path, name: str, hint: str = "") -> Path:
             msg += f". {hint}"
         raise MissingFileError(msg)
     return p
+
+
+def as_float(
+    value: Any, name: str, shape: Any = None, dims: dict | None = None, *, weak_ok: bool = False
+) -> torch.Tensor:
+    """A real-valued input as a floating tensor: ``as_tensor`` that keeps an array's floating dtype, turns integer arrays and Python
+    lists/numbers into float32 (float64 with ``weak_ok``, for later promotion), and refuses
+    booleans."""
+    if isinstance(value, torch.Tensor) and value.dtype == torch.bool:
+        raise TypeError(f"{name}: expected real numbers, got dtype torch.bool")
+    strong = isinstance(value, (torch.Tensor, np.ndarray))
+    dtype = None if strong or weak_ok else torch.float32
+    t = as_tensor(value, name, shape=shape, dims=dims, dtype=dtype)
+    if t.dtype == torch.bool:
+        raise TypeError(f"{name}: expected real numbers, got booleans")
+    if not t.is_floating_point():
+        t = t.to(torch.float32)
+    return t
+
+
+def as_floats(*specs: tuple[Any, str, Any], dims: dict | None = None) -> list[torch.Tensor]:
+    """Validate several ``(value, name, shape)`` inputs onto one device and one float dtype.
+
+    The dtype is the promotion of the tensor/array inputs' float dtypes (lists and numbers
+    follow them without forcing float64); float32 when every input is a list or number.
+    """
+    dims = {} if dims is None else dims
+    out: list[torch.Tensor] = []
+    strong_dtypes = []
+    device = None
+    device_name = ""
+    for value, name, shape in specs:
+        t = as_float(value, name, shape, dims, weak_ok=True)
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            strong_dtypes.append(t.dtype)
+        if isinstance(value, torch.Tensor):
+            if device is None:
+                device, device_name = t.device, name
+            elif t.device != device:
+                raise ValueError(
+                    f"{name}: expected a tensor on {device} (the device of {device_name}), "
+                    f"got {t.device}"
+                )
+        out.append(t)
+    dtype = functools.reduce(torch.promote_types, strong_dtypes) if strong_dtypes else torch.float32
+    device = out[0].device if device is None else device
+    return [t.to(device=device, dtype=dtype) for t in out]

@@ -24,15 +24,13 @@ Conventions (every function below follows them):
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from typing import Any
 
-import numpy as np
 import torch
 
-from labcore.checks import as_tensor, check_choice, check_number, check_size2
+from labcore.checks import as_float, as_floats, check_choice, check_number, check_size2
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -72,53 +70,6 @@ _SMALL_SIN2 = 1e-8
 # --------------------------------------------------------------------------- helpers
 
 
-def _to_float(
-    value: Any, name: str, shape: Any = None, dims: dict | None = None, *, weak_ok: bool = False
-) -> torch.Tensor:
-    """``as_tensor`` that keeps an array's floating dtype, turns integer arrays and Python
-    lists/numbers into float32 (float64 with ``weak_ok``, for later promotion), and refuses
-    booleans."""
-    if isinstance(value, torch.Tensor) and value.dtype == torch.bool:
-        raise TypeError(f"{name}: expected real numbers, got dtype torch.bool")
-    strong = isinstance(value, (torch.Tensor, np.ndarray))
-    dtype = None if strong or weak_ok else torch.float32
-    t = as_tensor(value, name, shape=shape, dims=dims, dtype=dtype)
-    if t.dtype == torch.bool:
-        raise TypeError(f"{name}: expected real numbers, got booleans")
-    if not t.is_floating_point():
-        t = t.to(torch.float32)
-    return t
-
-
-def _floats(*specs: tuple[Any, str, Any], dims: dict | None = None) -> list[torch.Tensor]:
-    """Validate several ``(value, name, shape)`` inputs; one device and one float dtype.
-
-    The dtype is the promotion of the tensor/array inputs' float dtypes (lists and numbers
-    follow them without forcing float64); float32 when every input is a list or number.
-    """
-    dims = {} if dims is None else dims
-    out: list[torch.Tensor] = []
-    strong_dtypes = []
-    device = None
-    device_name = ""
-    for value, name, shape in specs:
-        t = _to_float(value, name, shape, dims, weak_ok=True)
-        if isinstance(value, (torch.Tensor, np.ndarray)):
-            strong_dtypes.append(t.dtype)
-        if isinstance(value, torch.Tensor):
-            if device is None:
-                device, device_name = t.device, name
-            elif t.device != device:
-                raise ValueError(
-                    f"{name}: expected a tensor on {device} (the device of {device_name}), "
-                    f"got {t.device}"
-                )
-        out.append(t)
-    dtype = functools.reduce(torch.promote_types, strong_dtypes) if strong_dtypes else torch.float32
-    device = out[0].device if device is None else device
-    return [t.to(device=device, dtype=dtype) for t in out]
-
-
 def _batch_shape(*items: tuple[str, torch.Tensor, int]) -> torch.Size:
     """Broadcast the leading dims of ``(name, tensor, n_trailing)``; clear error if not."""
     shapes = [(name, t.shape[: t.dim() - n]) for name, t, n in items]
@@ -144,7 +95,7 @@ def skew(v: Any) -> torch.Tensor:
 
     Returns ``(..., 3, 3)``, same dtype/device as ``v``.
     """
-    v = _to_float(v, "v", (..., 3))
+    v = as_float(v, "v", (..., 3))
     x, y, z = v.unbind(-1)
     o = torch.zeros_like(x)
     return torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).reshape(*v.shape[:-1], 3, 3)
@@ -160,7 +111,7 @@ def axis_angle_to_matrix(aa: Any) -> torch.Tensor:
     below ``θ² < 1e-6`` the coefficients come from their Taylor series, so the value and
     the gradient are finite (and exact) at ``aa = 0``. Differentiable.
     """
-    aa = _to_float(aa, "aa", (..., 3))
+    aa = as_float(aa, "aa", (..., 3))
     th2 = (aa * aa).sum(-1)[..., None, None]
     small = th2 < _SMALL_ANGLE2
     th = torch.where(small, torch.ones_like(th2), th2).sqrt()
@@ -181,7 +132,7 @@ def matrix_to_quaternion(R: Any) -> torch.Tensor:
     ``R`` is assumed to be a rotation (orthonormal, det +1); this is not checked — a
     nearly orthonormal matrix gives the nearest-ish quaternion, renormalised.
     """
-    R = _to_float(R, "R", (..., 3, 3))
+    R = as_float(R, "R", (..., 3, 3))
     r00, r01, r02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
     r10, r11, r12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
     r20, r21, r22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
@@ -215,7 +166,7 @@ def matrix_to_quaternion(R: Any) -> torch.Tensor:
 
 
 def _unit_quaternion(q: Any, name: str) -> torch.Tensor:
-    q = _to_float(q, name, (..., 4))
+    q = as_float(q, name, (..., 4))
     return _unit(q, name, "the quaternion")
 
 
@@ -242,7 +193,7 @@ def axis_angle_to_quaternion(aa: Any) -> torch.Tensor:
     For ``θ > π`` the result has ``w < 0`` (it is not canonicalised, so that a continuous
     path of axis-angles maps to a continuous path of quaternions).
     """
-    aa = _to_float(aa, "aa", (..., 3))
+    aa = as_float(aa, "aa", (..., 3))
     th2 = (aa * aa).sum(-1, keepdim=True)
     small = th2 < _SMALL_ANGLE2
     th = torch.where(small, torch.ones_like(th2), th2).sqrt()
@@ -275,7 +226,7 @@ def matrix_to_axis_angle(R: Any) -> torch.Tensor:
     Goes through :func:`matrix_to_quaternion` (Shepperd) and ``atan2``, so it is accurate
     near 0 and near π (at exactly π the sign of the axis is arbitrary: both are correct).
     """
-    return quaternion_to_axis_angle(matrix_to_quaternion(_to_float(R, "R", (..., 3, 3))))
+    return quaternion_to_axis_angle(matrix_to_quaternion(as_float(R, "R", (..., 3, 3))))
 
 
 def rot6d_to_matrix(x: Any, layout: str = "eventhpe") -> torch.Tensor:
@@ -295,7 +246,7 @@ def rot6d_to_matrix(x: Any, layout: str = "eventhpe") -> torch.Tensor:
     ``a1 = 0`` or ``a2`` parallel to ``a1`` defines no rotation: ``ValueError``.
     """
     check_choice(layout, "layout", ROT6D_LAYOUTS)
-    x = _to_float(x, "x", (..., 6))
+    x = as_float(x, "x", (..., 6))
     if layout == "eventhpe":
         a1, a2 = x[..., 0:3], x[..., 3:6]
     else:
@@ -314,7 +265,7 @@ def matrix_to_rot6d(R: Any, layout: str = "eventhpe") -> torch.Tensor:
     flattened row by row (``r00, r01, r10, r11, r20, r21``).
     """
     check_choice(layout, "layout", ROT6D_LAYOUTS)
-    R = _to_float(R, "R", (..., 3, 3))
+    R = as_float(R, "R", (..., 3, 3))
     if layout == "eventhpe":
         return torch.cat([R[..., :, 0], R[..., :, 1]], dim=-1)
     return R[..., :, :2].reshape(*R.shape[:-2], 6)
@@ -334,13 +285,13 @@ def quaternion_slerp(q0: Any, q1: Any, t: Any) -> torch.Tensor:
         ``q0·q1 < 0``), so the rotation angle moves at constant angular speed from
         ``q0`` to ``q1``. Nearly equal inputs fall back to a normalised linear blend.
     """
-    q0t, q1t = _floats((q0, "q0", (..., 4)), (q1, "q1", (..., 4)))
+    q0t, q1t = as_floats((q0, "q0", (..., 4)), (q1, "q1", (..., 4)))
     q0t = _unit(q0t, "q0", "the quaternion")
     q1t = _unit(q1t, "q1", "the quaternion")
     if isinstance(t, numbers.Real) and not isinstance(t, bool):
         tt = torch.tensor(check_number(t, "t"), dtype=q0t.dtype, device=q0t.device)
     else:
-        tt = _to_float(t, "t").to(dtype=q0t.dtype, device=q0t.device)
+        tt = as_float(t, "t").to(dtype=q0t.dtype, device=q0t.device)
     batch = _batch_shape(("q0", q0t, 1), ("q1", q1t, 1), ("t", tt, 0))
     tt = tt.expand(batch)[..., None]
     dot = (q0t * q1t).sum(-1, keepdim=True)
@@ -363,7 +314,7 @@ def slerp_axis_angle(aa0: Any, aa1: Any, t: Any) -> torch.Tensor:
     Returns axis-angle ``(..., 3)`` with angles in [0, π] (``t=0`` gives the rotation of
     ``aa0``, which equals ``aa0`` itself when its angle is at most π).
     """
-    a0, a1 = _floats((aa0, "aa0", (..., 3)), (aa1, "aa1", (..., 3)))
+    a0, a1 = as_floats((aa0, "aa0", (..., 3)), (aa1, "aa1", (..., 3)))
     q = quaternion_slerp(axis_angle_to_quaternion(a0), axis_angle_to_quaternion(a1), t)
     return quaternion_to_axis_angle(q)
 
@@ -378,7 +329,7 @@ def geodesic_angle(R1: Any, R2: Any, eps: float = 1e-6) -> torch.Tensor:
     ``eps=0`` for the exact angle (infinite gradient at 0). Returns ``(...)``.
     """
     eps = check_number(eps, "eps", low=0.0, high=0.5)
-    a, b = _floats((R1, "R1", (..., 3, 3)), (R2, "R2", (..., 3, 3)))
+    a, b = as_floats((R1, "R1", (..., 3, 3)), (R2, "R2", (..., 3, 3)))
     _batch_shape(("R1", a, 2), ("R2", b, 2))
     cos = ((a * b).sum((-1, -2)) - 1) / 2
     return torch.acos(cos.clamp(-1 + eps, 1 - eps))
@@ -415,7 +366,7 @@ def project_points(points: Any, K: Any) -> torch.Tensor:
         with ``z <= 0`` gets ``(+inf, +inf)`` — no exception and no NaN (also in the
         gradient, which is zero there).
     """
-    p, k = _floats((points, "points", (..., None, 3)), (K, "K", (..., 3, 3)))
+    p, k = as_floats((points, "points", (..., None, 3)), (K, "K", (..., 3, 3)))
     _batch_shape(("points", p, 2), ("K", k, 2))
     last = torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)
     if not bool(torch.isclose(k[..., 2, :], last, atol=1e-6).all()):
@@ -443,7 +394,7 @@ def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> tuple[torch.Te
         ``up`` and x = y × z (right-handed, x to the right). The rows of ``R`` are the
         camera axes in world coordinates; ``t = -R @ eye``.
     """
-    e, g, u = _floats((eye, "eye", (..., 3)), (target, "target", (..., 3)), (up, "up", (..., 3)))
+    e, g, u = as_floats((eye, "eye", (..., 3)), (target, "target", (..., 3)), (up, "up", (..., 3)))
     shape = _batch_shape(("eye", e, 1), ("target", g, 1), ("up", u, 1))
     e, g, u = (v.expand(*shape, 3) for v in (e, g, u))
     z = _unit(g - e, "target", "target - eye")
@@ -458,7 +409,7 @@ def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> tuple[torch.Te
 def transform_points(points: Any, R: Any, t: Any) -> torch.Tensor:
     """Rigid transform ``R @ p + t`` of ``points (..., N, 3)`` with ``R (..., 3, 3)`` and
     ``t (..., 3)`` (leading dims broadcast). Returns ``(..., N, 3)``."""
-    p, r, tt = _floats(
+    p, r, tt = as_floats(
         (points, "points", (..., None, 3)), (R, "R", (..., 3, 3)), (t, "t", (..., 3))
     )
     _batch_shape(("points", p, 2), ("R", r, 2), ("t", tt, 1))
@@ -488,13 +439,13 @@ def box_to_affine(center: Any, size: Any, output_size: Any, rotation: Any = 0.0)
         The aspect ratio is not forced: make ``w/h`` equal ``W/H`` to avoid stretching.
     """
     W, H = check_size2(output_size, "output_size")
-    c, s = _floats((center, "center", (..., 2)), (size, "size", (..., 2)))
+    c, s = as_floats((center, "center", (..., 2)), (size, "size", (..., 2)))
     if bool((s <= 0).any()):
         raise ValueError(f"size: expected box sizes > 0, got min {float(s.min())}")
     if isinstance(rotation, numbers.Real) and not isinstance(rotation, bool):
         rot = torch.tensor(check_number(rotation, "rotation"), dtype=c.dtype, device=c.device)
     else:
-        rot = _to_float(rotation, "rotation").to(dtype=c.dtype, device=c.device)
+        rot = as_float(rotation, "rotation").to(dtype=c.dtype, device=c.device)
     shape = _batch_shape(("center", c, 1), ("size", s, 1), ("rotation", rot, 0))
     c, s, rot = c.expand(*shape, 2), s.expand(*shape, 2), rot.expand(shape)
     th = torch.deg2rad(rot)
@@ -512,7 +463,7 @@ def box_to_affine(center: Any, size: Any, output_size: Any, rotation: Any = 0.0)
 def apply_affine(points: Any, A: Any) -> torch.Tensor:
     """Apply ``A (..., 2, 3)`` to pixel points ``(..., N, 2)``: ``A[:, :2] @ p + A[:, 2]``.
     Returns ``(..., N, 2)``."""
-    p, a = _floats((points, "points", (..., None, 2)), (A, "A", (..., 2, 3)))
+    p, a = as_floats((points, "points", (..., None, 2)), (A, "A", (..., 2, 3)))
     _batch_shape(("points", p, 2), ("A", a, 2))
     return p @ a[..., :, :2].transpose(-1, -2) + a[..., None, :, 2]
 
@@ -520,7 +471,7 @@ def apply_affine(points: Any, A: Any) -> torch.Tensor:
 def invert_affine(A: Any) -> torch.Tensor:
     """Inverse of ``A (..., 2, 3)`` (output pixels → source pixels), ``(..., 2, 3)``.
     A singular ``A`` (zero-area map) is a ``ValueError``."""
-    a = _to_float(A, "A", (..., 2, 3))
+    a = as_float(A, "A", (..., 2, 3))
     m, b = a[..., :2], a[..., 2]
     det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
     scale = m.abs().amax(dim=(-1, -2)).clamp(min=torch.finfo(a.dtype).tiny)
@@ -537,7 +488,7 @@ def invert_affine(A: Any) -> torch.Tensor:
 def compose_affine(A2: Any, A1: Any) -> torch.Tensor:
     """The affine that applies ``A1`` then ``A2`` (both ``(..., 2, 3)``):
     ``apply_affine(p, compose_affine(A2, A1)) == apply_affine(apply_affine(p, A1), A2)``."""
-    a2, a1 = _floats((A2, "A2", (..., 2, 3)), (A1, "A1", (..., 2, 3)))
+    a2, a1 = as_floats((A2, "A2", (..., 2, 3)), (A1, "A1", (..., 2, 3)))
     _batch_shape(("A2", a2, 2), ("A1", a1, 2))
     m = a2[..., :2] @ a1[..., :2]
     b = (a2[..., :2] @ a1[..., 2:3]) + a2[..., 2:3]
@@ -549,7 +500,7 @@ def affine_to_3x3(A: Any) -> torch.Tensor:
 
     ``affine_to_3x3(A) @ K`` is the intrinsics of the cropped image (usable by
     :func:`project_points`)."""
-    a = _to_float(A, "A", (..., 2, 3))
+    a = as_float(A, "A", (..., 2, 3))
     last = torch.zeros(*a.shape[:-2], 1, 3, dtype=a.dtype, device=a.device)
     last[..., 0, 2] = 1
     return torch.cat([a, last], dim=-2)
@@ -587,7 +538,7 @@ def similarity_transform(
         if isinstance(weights, torch.Tensor) and weights.dtype == torch.bool:
             weights = weights.float()
         specs.append((weights, "weights", (..., "N")))
-    ts = _floats(*specs, dims=dims)
+    ts = as_floats(*specs, dims=dims)
     src, tgt = ts[0], ts[1]
     items = [("source", src, 2), ("target", tgt, 2)]
     if weights is not None:
@@ -647,7 +598,7 @@ def procrustes_align(
         Differentiable.
     """
     check_choice(direction, "direction", PROCRUSTES_DIRECTIONS)
-    p, g = _floats((pred, "pred", (..., None, 3)), (gt, "gt", (..., None, 3)))
+    p, g = as_floats((pred, "pred", (..., None, 3)), (gt, "gt", (..., None, 3)))
     if p.shape[-2] != g.shape[-2]:
         raise ValueError(
             f"gt: expected as many points as pred ({p.shape[-2]}), got shape {tuple(g.shape)}"

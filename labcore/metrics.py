@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from labcore import geometry
-from labcore.checks import as_tensor, check_choice, check_int, check_number, require_file
+from labcore.checks import as_floats, as_tensor, check_choice, check_int, check_number, require_file
 from labcore.skeletons import COCO17
 
 __all__ = [
@@ -58,7 +58,7 @@ COCO_KEYPOINT_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75",
 
 def _pair(pred: Any, gt: Any, shape: tuple, dims: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``pred`` and ``gt`` with the same named shape (``gt`` must match ``pred``)."""
-    p, g = geometry._floats((pred, "pred", shape), (gt, "gt", shape), dims=dims)
+    p, g = as_floats((pred, "pred", shape), (gt, "gt", shape), dims=dims)
     if p.shape != g.shape:
         raise ValueError(f"gt: expected the shape of pred {tuple(p.shape)}, got {tuple(g.shape)}")
     return p, g
@@ -214,7 +214,7 @@ def pck(
     w = None if visible is None else _weights(visible, "visible", ("N", "K"), dims, p)
     limit = torch.full((p.shape[0], 1), thr, dtype=p.dtype, device=p.device)
     if normalize is not None:
-        (scale,) = geometry._floats((normalize, "normalize", ("N",)), dims=dims)
+        (scale,) = as_floats((normalize, "normalize", ("N",)), dims=dims)
         if isinstance(normalize, torch.Tensor) and scale.device != p.device:
             raise ValueError(f"normalize: expected a tensor on {p.device}, got {scale.device}")
         scale = scale.to(device=p.device, dtype=p.dtype)
@@ -243,7 +243,7 @@ def pve(
     """
     check_choice(reduction, "reduction", REDUCTIONS)
     dims: dict[str, int] = {}
-    pv, gv = geometry._floats(
+    pv, gv = as_floats(
         (pred_vertices, "pred_vertices", ("N", "V", 3)),
         (gt_vertices, "gt_vertices", ("N", "V", 3)),
         dims=dims,
@@ -254,7 +254,7 @@ def pve(
                 "align_with: expected a pair (pred_joints, gt_joints), "
                 f"got {type(align_with).__name__}"
             )
-        pj, gj = geometry._floats(
+        pj, gj = as_floats(
             (align_with[0], "align_with[0] (pred_joints)", ("N", "K", 3)),
             (align_with[1], "align_with[1] (gt_joints)", ("N", "K", 3)),
             dims=dims,
@@ -312,8 +312,8 @@ def oks(pred: Any, gt: Any, visible: Any, area: Any, sigmas: Any = None) -> torc
         vis = vis.to(torch.float32)
     elif isinstance(vis, np.ndarray) and vis.dtype == np.bool_:
         vis = vis.astype(np.float32)
-    (v,) = geometry._floats((vis, "visible", ("N", "K")), dims=dims)
-    (a,) = geometry._floats((area, "area", ("N",)), dims=dims)
+    (v,) = as_floats((vis, "visible", ("N", "K")), dims=dims)
+    (a,) = as_floats((area, "area", ("N",)), dims=dims)
     v, a = v.to(device=p.device), a.to(device=p.device, dtype=p.dtype)
     if bool((a < 0).any()):
         raise ValueError(f"area: expected areas >= 0, got min {float(a.min())}")

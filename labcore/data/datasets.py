@@ -36,7 +36,7 @@ from labcore.data.io import read_npz, write_npz
 from labcore.runtime import generator
 from labcore.skeletons import COCO17, get_skeleton
 
-__all__ = ["DATA_VERSION", "cache_dir", "cached_arrays", "crowd_coco", "PersonCrops", "CrowdScenes", "MotionClips"]
+__all__ = ["DATA_VERSION", "cache_dir", "cached_arrays", "crowd_arrays", "crowd_coco", "PersonCrops", "CrowdScenes", "MotionClips"]
 
 #: Bump when generation changes, so that old caches are not reused.
 DATA_VERSION = 2
@@ -243,7 +243,7 @@ class CrowdScenes(_Synthetic):
                   "body": resolve_body_kind(body)}
 
         def build() -> dict[str, np.ndarray]:
-            return _stack_crowds(n, seed, self.size, tuple(people), scale_range,
+            return crowd_arrays(n, seed, self.size, tuple(people), scale_range,
                                  background, body, _progress(progress))
 
         self._load(n, config, build, cache)
@@ -297,7 +297,11 @@ def crowd_coco(arrays: dict[str, np.ndarray], size: tuple[int, int]) -> dict:
     return make_coco(images, anns, skeleton=COCO17, description="labcore CrowdScenes")
 
 
-def _stack_crowds(n, seed, size, people, scale_range, background, body, progress) -> dict[str, np.ndarray]:
+def crowd_arrays(n: int, seed: int, size: tuple[int, int], people: tuple[int, int], scale_range: float,
+                 background: str, body: str, progress: bool) -> dict[str, np.ndarray]:
+    """``n`` crowd scenes (:func:`labcore.data.scenes.crowd_scene`) stacked into arrays padded
+    to ``people[1]`` people: ``image``, ``person``, ``keypoints``, ``visibility``, ``joints3d``,
+    ``height_px``, ``num_people`` (what :class:`CrowdScenes` caches)."""
     W, H = size
     P = people[1]
     out = {

@@ -39,7 +39,7 @@ def default_samples_dir() -> Path:
 
 def write_samples(out_dir: str | Path | None = None) -> list[Path]:
     """Generate every sample file into ``out_dir`` (default: :func:`default_samples_dir`)."""
-    from labcore.data.datasets import _stack_crowds, crowd_coco
+    from labcore.data.datasets import crowd_arrays, crowd_coco
     from labcore.data.scenes import motion_frames, person_crops
 
     out = Path(out_dir) if out_dir is not None else default_samples_dir()
@@ -48,7 +48,7 @@ def write_samples(out_dir: str | Path | None = None) -> list[Path]:
     crops = person_crops(32, seed=0, size=(64, 64), background="mixed", body="toy")
     written.append(write_npz(out / "person_crops.npz", crops))
     size = (256, 192)
-    crowd = _stack_crowds(1, seed=0, size=size, people=(3, 5), scale_range=4.5,
+    crowd = crowd_arrays(1, seed=0, size=size, people=(3, 5), scale_range=4.5,
                           background="procedural", body="toy", progress=False)
     written.append(write_png(out / "crowd_scene.png", crowd["image"][0]))
     person = crowd["person"][0].astype(np.int16)

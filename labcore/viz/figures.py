@@ -21,6 +21,7 @@ __all__ = [
     "parts_to_rgb",
     "mesh_figure",
     "image_figure",
+    "images_row",
     "add_image_panel",
     "skeletons_figure",
     "camera_figure",
@@ -156,6 +157,28 @@ def image_figure(
     add_image_panel(fig, image, keypoints=keypoints, visibility=visibility, skeleton=skeleton)
     fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     fig.update_yaxes(scaleanchor="x")
+    return fig
+
+
+def images_row(
+    images: list[np.ndarray] | np.ndarray,
+    *,
+    titles: list[str] | None = None,
+    keypoints: np.ndarray | None = None,
+    visibility: np.ndarray | None = None,
+    skeleton: str | Skeleton | None = None,
+    height: int = 260,
+) -> go.Figure:
+    """Images side by side (a gallery), each with its keypoints ``keypoints[i] (K, 2)`` if
+    given; axes hidden."""
+    n = len(images)
+    fig = make_subplots(1, n, subplot_titles=titles, horizontal_spacing=0.01)
+    for i in range(n):
+        add_image_panel(fig, images[i], row=1, col=i + 1, skeleton=skeleton,
+                        keypoints=None if keypoints is None else keypoints[i],
+                        visibility=None if visibility is None else visibility[i])
+    fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0})
     return fig
 
 

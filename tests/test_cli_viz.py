@@ -79,6 +79,17 @@ def test_figures_from_plain_arrays():
     assert len(markers) == 1 and len(markers[0].x) == 16  # v = 0 points are not drawn
 
 
+def test_skeletons_figure_is_a_front_view():
+    from labcore.body import load_body_model, pose_body
+    from labcore.skeletons import COCO17
+
+    rest = pose_body(load_body_model("toy"), betas=torch.zeros(1, 10))
+    fig = figures.skeletons_figure(rest.keypoints[0].numpy(), names=("coco17",))
+    joints = next(t for t in fig.data if t.mode == "markers+text")
+    # Facing the viewer, the subject's left wrist is on the viewer's right.
+    assert joints.x[COCO17.index("left_wrist")] > joints.x[COCO17.index("right_wrist")]
+
+
 def test_show_source_excerpts_package_code():
     md = show_source(figures.flow_to_rgb, start="hsv =", lines=2)
     assert "hsv = np.zeros" in md.data and md.data.count("\n") < 8

@@ -99,7 +99,7 @@ def mesh_figure(
         title=title, height=height, margin={"l": 0, "r": 0, "t": 40 if title else 10, "b": 0},
         scene={"aspectmode": "data", "xaxis_title": "x (left)", "yaxis_title": "y (up)",
                "zaxis_title": "z (front)",
-               "camera": {"up": {"x": 0, "y": 1, "z": 0}, "eye": {"x": 0.4, "y": 0.25, "z": 2.0}}},
+               "camera": {"up": {"x": 0, "y": 1, "z": 0}, "eye": {"x": 0.5, "y": 0.3, "z": 2.4}}},
         showlegend=False,
     )
     return fig
@@ -119,7 +119,13 @@ def add_image_panel(
     """Add an image and its keypoints ``(K, 2)`` (coloured by COCO ``visibility``) to
     ``fig`` (at ``row``/``col`` of a subplot grid)."""
     where = {"row": row, "col": col} if row is not None else {}
-    fig.add_trace(go.Image(z=np.asarray(image), hoverinfo="x+y"), **where)
+    image = np.asarray(image)
+    fig.add_trace(go.Image(z=image, hoverinfo="x+y"), **where)
+    # Pin the axes to the image's pixel edges (centres are integers), so that keypoints
+    # near a border do not make plotly pad the view.
+    h, w = image.shape[:2]
+    fig.update_xaxes(range=[-0.5, w - 0.5], **where)
+    fig.update_yaxes(range=[h - 0.5, -0.5], **where)
     if keypoints is not None:
         kp = np.asarray(keypoints, dtype=np.float32)
         vis = np.full(len(kp), 2) if visibility is None else np.asarray(visibility).astype(int)
@@ -191,7 +197,9 @@ def skeletons_figure(body_keypoints: np.ndarray, names: tuple[str, ...] = ("coco
     fig = make_subplots(1, len(sks), subplot_titles=[f"{s.name} ({s.num_joints} joints)" for s in sks])
     for c, sk in enumerate(sks, start=1):
         k = sk.from_body(np.asarray(body_keypoints, dtype=np.float64))
-        x, y = -k[:, 0], k[:, 1]  # front view: the subject's left appears on the right
+        # Front view: a camera facing the body (which faces +z) sees the subject's left
+        # (+x in SMPL's frame) on the image's right, so x is plotted as it is.
+        x, y = k[:, 0], k[:, 1]
         pts = np.stack([x, y], 1)
         xs, ys = _bones_xy(pts, sk.bones, (0, 1))
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "grey"}, hoverinfo="skip",
@@ -204,8 +212,9 @@ def skeletons_figure(body_keypoints: np.ndarray, names: tuple[str, ...] = ("coco
             showlegend=False,
         ), row=1, col=c)  # fmt: skip
         fig.update_yaxes(scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title="orange = left, blue = right (front view)")
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      title={"text": "joint sets of one body — orange = left, blue = right (front view)",
+                             "y": 0.98})
     return fig
 
 

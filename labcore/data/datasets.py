@@ -194,10 +194,6 @@ class PersonCrops(_Synthetic):
             "index": torch.tensor(i),
         }
 
-    def images_uint8(self) -> np.ndarray:
-        """All crops ``(n, H, W, 3)`` uint8 for display."""
-        return self.arrays["image"]
-
     def _repr_fields(self) -> dict[str, Any]:
         return {"skeleton": self.skeleton.name}
 

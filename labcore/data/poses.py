@@ -42,7 +42,6 @@ __all__ = [
     "sample_pose_params",
     "pose_params_to_smpl",
     "sample_poses",
-    "sample_heading",
     "motion_clip",
     "Camera",
     "sample_camera",
@@ -292,20 +291,6 @@ def sample_poses(
     """``n`` natural poses: ``{'body_pose': (n, 69) float32 axis-angle, 'family': (n,) str}``."""
     params = sample_pose_params(n, seed, families=families, noise_deg=noise_deg)
     return {"body_pose": pose_params_to_smpl(params), "family": params.family}
-
-
-def sample_heading(n: int, seed: int, *, lean_deg: float = 0.0) -> torch.Tensor:
-    """``global_orient (n, 3)``: upright bodies turned by a uniform heading about the vertical
-    axis, optionally leaning by up to ``lean_deg`` in a random direction."""
-    rng = generator(seed, 0x4EAD)
-    heading = rng.uniform(-np.pi, np.pi, n)
-    lean = np.radians(rng.uniform(0, lean_deg, n))
-    lean_dir = rng.uniform(-np.pi, np.pi, n)
-    yaw = geo.axis_angle_to_matrix(torch.as_tensor(np.stack([0 * heading, heading, 0 * heading], 1)))
-    tilt = geo.axis_angle_to_matrix(
-        torch.as_tensor(np.stack([np.cos(lean_dir) * lean, 0 * lean, np.sin(lean_dir) * lean], 1))
-    )
-    return geo.matrix_to_axis_angle(tilt @ yaw).float()
 
 
 # --------------------------------------------------------------------------- motion

@@ -19,6 +19,8 @@ Where the published codes disagree the convention is a named argument (METHODS.m
 ``refine_quarter(border=)``  ``'mmpose'`` ``refine_keypoints`` · ``'official'`` HRNet/SimCC
                              ``get_final_preds``
 ``dark_refine``              mmpose ``refine_keypoints_dark`` (DARK, Zhang et al. 2020)
+``dark_udp_refine``          mmpose ``refine_keypoints_dark_udp`` (UDP, Huang et al. 2020)
+``flip_heatmaps(shift=)``    HRNet/mmpose flip-back: swap left/right maps, mirror, 1-px shift
 ``make_grid(kind=)``         ``'pixel'`` · ``'hemlets'`` ``i/(n-1) - 0.5`` · ``'mmpose'`` ``i/n``
 ===========================  =================================================================
 
@@ -65,6 +67,9 @@ __all__ = [
     "argmax_2d",
     "refine_quarter",
     "dark_refine",
+    "dark_udp_refine",
+    "flip_heatmaps",
+    "flip_index_of",
     "gaussian_blur",
     "make_grid",
     "softmax_expectation",
@@ -644,6 +649,111 @@ def dark_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.Tens
     off = torch.stack([-(dyy * dx - dxy * dy) / safe, -(dxx * dy - dxy * dx) / safe], -1)
     out[sel] = pts[sel] + (off * step.unsqueeze(-1)).to(out.dtype)
     return out.reshape(*lead, 2)
+
+
+def dark_udp_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.Tensor:
+    """DARK refinement as UDP uses it — mmpose ``refine_keypoints_dark_udp``.
+
+    It differs from :func:`dark_refine` in three places: the blurred maps are clipped to
+    ``[1e-3, 50]`` before the log; the stencils are the *one-pixel* ones
+    ``dxx = L[y,x+1] - 2L[y,x] + L[y,x-1]``,
+    ``dxy = ½(L[y+1,x+1] - L[y,x+1] - L[y+1,x] + 2L[y,x] - L[y,x-1] - L[y-1,x] + L[y-1,x-1])``
+    read from the log-maps **edge-padded** by one pixel (so every keypoint is refined,
+    borders included), and the Hessian is regularised, ``(H + ε·I)⁻¹`` with float32's ε,
+    instead of skipped when singular.
+
+    Args:
+        coords: ``(..., 2)`` integer-valued heatmap pixels from :func:`argmax_2d`. Where a
+            coordinate is negative (mmpose's ``-1`` for a map whose maximum is ≤ 0) the
+            keypoint is returned unchanged (mmpose would read a neighbouring map there).
+        heatmaps: ``(..., h, w)`` with the same leading shape.
+        blur_kernel: odd blur kernel size (mmpose default 11).
+
+    Returns:
+        Refined ``(..., 2)`` float32 coordinates.
+    """
+    xy, hm = _coords_and_maps(coords, heatmaps)
+    _check_finite_fast(hm, "heatmaps")
+    h, w = hm.shape[-2:]
+    lead = xy.shape[:-1]
+    logm = _blur(hm.reshape(-1, h, w), blur_kernel, "blur_kernel").clamp(1e-3, 50.0).log()
+    padded = F.pad(logm.unsqueeze(1), (1, 1, 1, 1), mode="replicate").squeeze(1)
+    pts = xy.reshape(-1, 2)
+    ok = (pts >= 0).all(-1)
+    ix = pts[:, 0].clamp(0, w - 1).to(torch.int64) + 1  # padded coordinates
+    iy = pts[:, 1].clamp(0, h - 1).to(torch.int64) + 1
+    flat = padded.reshape(padded.shape[0], -1)
+    wp = w + 2
+
+    def at(dx: int, dy: int) -> torch.Tensor:
+        return flat.gather(1, ((iy + dy) * wp + ix + dx).unsqueeze(1)).squeeze(1)
+
+    c = at(0, 0)
+    xp, xm, yp, ym = at(1, 0), at(-1, 0), at(0, 1), at(0, -1)
+    dx = 0.5 * (xp - xm)
+    dy = 0.5 * (yp - ym)
+    dxx = xp - 2 * c + xm
+    dyy = yp - 2 * c + ym
+    dxy = 0.5 * (at(1, 1) - xp - yp + 2 * c - xm - ym + at(-1, -1))
+    eps = float(np.finfo(np.float32).eps)
+    a, d = dxx + eps, dyy + eps
+    det = a * d - dxy * dxy
+    off = torch.stack([(d * dx - dxy * dy) / det, (a * dy - dxy * dx) / det], -1)
+    out = torch.where(ok.unsqueeze(-1), pts - off.to(pts.dtype), pts)
+    return out.reshape(*lead, 2)
+
+
+def flip_index_of(flip_index: Any, k: int) -> torch.Tensor:
+    """A left/right permutation as an int64 tensor of length ``k``: ``flip_index`` may be a
+    :class:`~labcore.skeletons.Skeleton` (its ``flip_index``) or a sequence/array/tensor
+    ``p`` with ``flipped[:, j] = x[:, p[j]]``. Anything else, or a ``p`` that is not a
+    permutation of ``range(k)``, raises ``ValueError``/``TypeError``."""
+    if hasattr(flip_index, "flip_index"):
+        flip_index = flip_index.flip_index
+    if isinstance(flip_index, torch.Tensor):
+        flip_index = flip_index.detach().cpu().numpy()
+    try:
+        arr = np.asarray(flip_index)
+    except Exception as err:  # pragma: no cover - exotic input
+        raise TypeError(f"flip_index: expected a permutation, got {type(flip_index).__name__}") from err
+    if arr.dtype.kind not in "iu" or arr.shape != (k,):
+        raise ValueError(
+            f"flip_index: expected {k} integer joint indices (a permutation for K={k}), "
+            f"got shape {arr.shape} dtype {arr.dtype}"
+        )
+    if sorted(arr.tolist()) != list(range(k)):
+        raise ValueError(f"flip_index: expected a permutation of 0..{k - 1}, got {arr.tolist()}")
+    return torch.as_tensor(arr, dtype=torch.int64)
+
+
+def flip_heatmaps(heatmaps: Any, flip_index: Any, shift: bool = True) -> torch.Tensor:
+    """Bring the heatmaps of a horizontally flipped image back to the original frame.
+
+    ``out[:, j] = mirror(heatmaps[:, flip_index[j]])`` (left and right joints swap), then,
+    with ``shift=True``, every map moves one pixel right: ``out[..., 1:] = out[..., :-1]``
+    (HRNet's ``SHIFT_HEATMAP`` / mmpose ``flip_heatmaps(shift_heatmap=True)``). The shift
+    compensates for the mirror being ``x -> W - 1 - x`` in the image but ``x -> w - 1 - x``
+    in a heatmap ``stride`` times smaller, which misplaces a flipped peak by about
+    ``(stride - 1)/stride`` heatmap pixels; UDP configs turn it off.
+
+    Args:
+        heatmaps: ``(N, K, h, w)`` (or ``(N, K, d, h, w)`` volumes: the last axis is x).
+        flip_index: a :class:`~labcore.skeletons.Skeleton` or a permutation of ``range(K)``.
+        shift: apply the one-pixel shift.
+
+    Returns:
+        A new tensor of the input's shape and dtype.
+    """
+    hm = _float_tensor(heatmaps, "heatmaps", (..., None, None), finite=False)
+    if hm.dim() not in (4, 5):
+        raise ValueError(
+            f"heatmaps: expected shape (N, K, h, w) or (N, K, d, h, w), got {tuple(hm.shape)}"
+        )
+    perm = flip_index_of(flip_index, hm.shape[1]).to(hm.device)
+    out = hm.index_select(1, perm).flip(-1)
+    if shift:
+        out = torch.cat([out[..., :1], out[..., :-1]], dim=-1)
+    return out
 
 
 # ----------------------------------------------------------------------------- soft-argmax

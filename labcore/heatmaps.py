@@ -54,6 +54,7 @@ from labcore.checks import (
     check_shape,
     check_size2,
 )
+from labcore.skeletons import flip_permutation
 
 __all__ = [
     "ROUNDING_MODES",
@@ -69,7 +70,6 @@ __all__ = [
     "dark_refine",
     "dark_udp_refine",
     "flip_heatmaps",
-    "flip_index_of",
     "gaussian_blur",
     "make_grid",
     "softmax_expectation",
@@ -703,29 +703,6 @@ def dark_udp_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.
     return out.reshape(*lead, 2)
 
 
-def flip_index_of(flip_index: Any, k: int) -> torch.Tensor:
-    """A left/right permutation as an int64 tensor of length ``k``: ``flip_index`` may be a
-    :class:`~labcore.skeletons.Skeleton` (its ``flip_index``) or a sequence/array/tensor
-    ``p`` with ``flipped[:, j] = x[:, p[j]]``. Anything else, or a ``p`` that is not a
-    permutation of ``range(k)``, raises ``ValueError``/``TypeError``."""
-    if hasattr(flip_index, "flip_index"):
-        flip_index = flip_index.flip_index
-    if isinstance(flip_index, torch.Tensor):
-        flip_index = flip_index.detach().cpu().numpy()
-    try:
-        arr = np.asarray(flip_index)
-    except Exception as err:  # pragma: no cover - exotic input
-        raise TypeError(f"flip_index: expected a permutation, got {type(flip_index).__name__}") from err
-    if arr.dtype.kind not in "iu" or arr.shape != (k,):
-        raise ValueError(
-            f"flip_index: expected {k} integer joint indices (a permutation for K={k}), "
-            f"got shape {arr.shape} dtype {arr.dtype}"
-        )
-    if sorted(arr.tolist()) != list(range(k)):
-        raise ValueError(f"flip_index: expected a permutation of 0..{k - 1}, got {arr.tolist()}")
-    return torch.as_tensor(arr, dtype=torch.int64)
-
-
 def flip_heatmaps(heatmaps: Any, flip_index: Any, shift: bool = True) -> torch.Tensor:
     """Bring the heatmaps of a horizontally flipped image back to the original frame.
 
@@ -749,7 +726,7 @@ def flip_heatmaps(heatmaps: Any, flip_index: Any, shift: bool = True) -> torch.T
         raise ValueError(
             f"heatmaps: expected shape (N, K, h, w) or (N, K, d, h, w), got {tuple(hm.shape)}"
         )
-    perm = flip_index_of(flip_index, hm.shape[1]).to(hm.device)
+    perm = flip_permutation(flip_index, hm.shape[1]).to(hm.device)
     out = hm.index_select(1, perm).flip(-1)
     if shift:
         out = torch.cat([out[..., :1], out[..., :-1]], dim=-1)

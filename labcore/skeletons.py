@@ -14,7 +14,9 @@ centres; visibility ``(N, K)`` in {0, 1}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ __all__ = [
     "SMPL24",
     "SKELETONS",
     "get_skeleton",
+    "flip_permutation",
     "depth_order",
 ]
 
@@ -274,3 +277,30 @@ def depth_order(
         raise ValueError(f"pairs: indices must lie in [0, {z.shape[-1]}), got {idx.tolist()}")
     diff = z[..., idx[:, 1]] - z[..., idx[:, 0]]
     return (diff > r).long() - (diff < -r).long()
+
+
+def flip_permutation(flip_index: Any, num_joints: int) -> torch.Tensor:
+    """A left/right joint permutation as an int64 tensor: ``flip_index`` is a
+    :class:`Skeleton` (its :attr:`Skeleton.flip_index`) or a sequence/array/tensor ``p`` of
+    ``range(num_joints)`` with ``flipped[:, k] = x[:, p[k]]``. Anything else raises
+    ``TypeError``/``ValueError`` naming ``flip_index``."""
+    if isinstance(flip_index, Skeleton):
+        flip_index = flip_index.flip_index
+    if isinstance(flip_index, torch.Tensor):
+        flip_index = flip_index.detach().cpu().numpy()
+    if isinstance(flip_index, (str, bytes)) or not isinstance(
+        flip_index, (Sequence, np.ndarray)
+    ):
+        raise TypeError(
+            f"flip_index: expected a Skeleton or a sequence of joint indices, "
+            f"got {type(flip_index).__name__}"
+        )
+    p = np.asarray(flip_index)
+    if p.ndim != 1 or (p.size and p.dtype.kind not in "iu"):
+        raise TypeError(f"flip_index: expected a 1-D sequence of ints, got {p.dtype} {p.shape}")
+    if p.size != num_joints or sorted(p.tolist()) != list(range(num_joints)):
+        raise ValueError(
+            f"flip_index: expected a permutation of range({num_joints}) (one entry per "
+            f"joint), got {p.tolist()}"
+        )
+    return torch.as_tensor(p, dtype=torch.long)

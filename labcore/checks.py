@@ -91,8 +91,14 @@ def check_shape(
 
 
 def check_finite(value: torch.Tensor, name: str) -> torch.Tensor:
-    """Raise ``ValueError`` if ``value`` holds NaN or infinity."""
+    """Raise ``ValueError`` if ``value`` holds NaN or infinity.
+
+    Fast path: a finite sum proves every element finite (NaN and ±inf propagate into the
+    sum), one pass without a mask; only a non-finite sum (which may also be an overflow
+    of large finite values) runs the element-wise check that counts the bad values."""
     if value.is_floating_point() or value.is_complex():
+        if value.numel() == 0 or bool(torch.isfinite(value.detach().sum())):
+            return value
         bad = ~torch.isfinite(value)
         if bool(bad.any()):
             n_nan = int(torch.isnan(value).sum())

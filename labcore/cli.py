@@ -3,6 +3,8 @@
 * ``labcore doctor`` — versions, device, profile, which body model is in use, caches.
 * ``labcore lab`` — open the notebooks in JupyterLab.
 * ``labcore run [NOTEBOOK ...]`` — execute notebooks headless into ``build/`` (all by default).
+* ``labcore reproduce NAME [--profile P] [--seeds ...]`` — run a paper's miniature
+  reproduction, print its table and save it as JSON + Markdown under ``results/``.
 * ``labcore samples [--check]`` — regenerate ``data_samples/`` (or check it is bit-identical).
 """
 
@@ -132,6 +134,30 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def reproduce(args: argparse.Namespace) -> int:
+    """Run one experiment, print its tables and save them (JSON + Markdown)."""
+    from labcore.experiments import get_experiment
+    from labcore.runtime import profile
+
+    try:
+        module = get_experiment(args.name)
+    except ValueError as err:
+        print(f"labcore reproduce: {err}", file=sys.stderr)
+        return 2
+    prof = profile(args.profile)
+    start = time.perf_counter()
+    table = module.run(profile=prof, seeds=args.seeds, progress=not args.quiet)
+    tables = [table, *getattr(module, "summaries", lambda t: [])(table)]
+    out = Path(args.out)
+    for i, t in enumerate(tables):
+        name = f"{args.name}_{prof.name}" + (f"_{i}" if i else "")
+        json_path, md_path = t.save(out, name)
+        print(t.to_markdown())
+        print(f"saved {md_path} and {json_path.name}\n")
+    print(f"{args.name} ({prof.name} profile) took {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def samples(args: argparse.Namespace) -> int:
     """Write data_samples/, or check that regenerating it gives the same bytes."""
     from labcore.data.samples import check_samples, default_samples_dir, write_samples
@@ -162,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="build", help="where the executed notebooks go")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     p.set_defaults(func=run)
+    p = sub.add_parser("reproduce", help="run a paper's miniature reproduction, save its table")
+    p.add_argument("name", help="experiment name (e.g. simdr)")
+    p.add_argument("--profile", choices=("ci", "cpu", "gpu"), help="run size (default: LABCORE_PROFILE, "
+                   "else gpu with CUDA, else cpu)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
+    p.add_argument("--out", default="results", help="folder for the JSON + Markdown tables")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=reproduce)
     p = sub.add_parser("samples", help="regenerate data_samples/ (or --check it)")
     p.add_argument("--check", action="store_true", help="compare with a fresh regeneration")
     p.add_argument("--out", help="folder (default: the repository's data_samples/)")

@@ -83,21 +83,12 @@ REFINE_BORDERS = ("mmpose", "official")
 # ----------------------------------------------------------------------------- helpers
 
 
-def _check_finite_fast(t: torch.Tensor, name: str) -> torch.Tensor:
-    """``checks.check_finite`` with a fast path: a finite sum proves every element finite
-    (NaN and ±inf propagate into the sum); only a non-finite sum (which may also be an
-    overflow) runs the element-wise check that names the problem."""
-    if t.numel() and not bool(torch.isfinite(t.detach().sum())):
-        check_finite(t, name)
-    return t
-
-
 def _float_tensor(value: Any, name: str, shape, dims=None, finite: bool = True) -> torch.Tensor:
     """A floating tensor (finite unless ``finite=False``); float16/32/64 tensors keep their
     dtype, anything else becomes float32."""
     dtype = None if isinstance(value, torch.Tensor) and value.is_floating_point() else torch.float32
     t = as_tensor(value, name, shape=shape, dims=dims, dtype=dtype, finite=False)
-    return _check_finite_fast(t, name) if finite else t
+    return check_finite(t, name) if finite else t
 
 
 def _visible(
@@ -394,7 +385,10 @@ def argmax_2d(heatmaps: Any, invalid_to: float | None = -1.0) -> tuple[torch.Ten
         ``coords (..., 2)`` float32 ``(x = col, y = row)`` in heatmap pixels and
         ``maxvals (...)`` in the heatmaps' dtype.
     """
-    hm = _float_tensor(heatmaps, "heatmaps", (..., None, None))
+    # Not scanned for NaN/inf up front: argmax treats NaN as the largest value and +inf is
+    # the largest, so any NaN or +inf surfaces in ``maxvals`` (checked below; an all -inf
+    # map too) — one pass over the maps instead of two.
+    hm = _float_tensor(heatmaps, "heatmaps", (..., None, None), finite=False)
     if invalid_to is not None:
         invalid_to = check_number(invalid_to, "invalid_to")
     w = hm.shape[-1]
@@ -405,6 +399,8 @@ def argmax_2d(heatmaps: Any, invalid_to: float | None = -1.0) -> tuple[torch.Ten
     else:
         idx = flat.argmax(dim=-1)
     maxvals = flat.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+    if maxvals.numel() and not bool(torch.isfinite(maxvals.sum())):
+        check_finite(hm, "heatmaps")  # names the NaN/inf count
     coords = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).to(torch.float32)
     if invalid_to is not None:
         coords = torch.where((maxvals <= 0).unsqueeze(-1), invalid_to, coords)
@@ -475,7 +471,7 @@ def refine_quarter(coords: Any, heatmaps: Any, border: str = "mmpose") -> torch.
     cols = torch.stack([ix + 1, ix - 1, ix, ix], -1).clamp(0, w - 1)
     nb = flat.gather(1, rows * w + cols)
     nb = torch.where(torch.repeat_interleave(ok, 2, dim=-1), nb, 0.0)
-    _check_finite_fast(nb, "heatmaps (neighbours of coords)")
+    check_finite(nb, "heatmaps (neighbours of coords)")
     diff = torch.stack([nb[:, 0] - nb[:, 1], nb[:, 2] - nb[:, 3]], -1)
     return (pts + 0.25 * torch.sign(diff).to(torch.float32)).reshape(*lead, 2)
 
@@ -620,7 +616,7 @@ def dark_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.Tens
     idx = (sel * (h * w)).view(m, 1, 1) + (wr.clamp(0, h - 1) * w).unsqueeze(2)
     idx = idx + wc.clamp(0, w - 1).unsqueeze(1)
     win = torch.where(valid, flat[idx], 0.0)  # (M, span, span)
-    _check_finite_fast(win, "heatmaps (around coords)")
+    check_finite(win, "heatmaps (around coords)")
     t = _band(5, span, g, shift=r)  # (5, span): blurred rows/cols -2..2 of the window
     block = t @ win @ t.T  # (M, 5, 5) blurred values at rows y-2..y+2, cols x-2..x+2
     # All 13 stencil values >= 1e-10 imply a positive map maximum M0 >= blurred max, so
@@ -631,7 +627,7 @@ def dark_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.Tens
     slow = (~fast).nonzero().squeeze(1)
     if slow.numel():  # exact mmpose path: full blur, rescale to the max, clamp, log
         full = _blur(maps[sel[slow]], kernel, "blur_kernel")
-        _check_finite_fast(full, "heatmaps")
+        check_finite(full, "heatmaps")
         full = F.pad(full.clamp_min(1e-10).log(), (2, 2, 2, 2))
         rr = (y_m[slow].unsqueeze(1) + torch.arange(5, device=hm.device)).unsqueeze(2)
         cc = (x_m[slow].unsqueeze(1) + torch.arange(5, device=hm.device)).unsqueeze(1)
@@ -673,7 +669,7 @@ def dark_udp_refine(coords: Any, heatmaps: Any, blur_kernel: int = 11) -> torch.
         Refined ``(..., 2)`` float32 coordinates.
     """
     xy, hm = _coords_and_maps(coords, heatmaps)
-    _check_finite_fast(hm, "heatmaps")
+    check_finite(hm, "heatmaps")
     h, w = hm.shape[-2:]
     lead = xy.shape[:-1]
     logm = _blur(hm.reshape(-1, h, w), blur_kernel, "blur_kernel").clamp(1e-3, 50.0).log()

@@ -188,3 +188,16 @@ def test_depth_order_is_strict_at_the_threshold():
         depth_order(z, pairs, -1.0)
     with pytest.raises(ValueError, match="pairs"):
         depth_order(z, [(0, 9)], 10.0)
+
+
+def test_check_finite_fast_path_and_overflowing_sums():
+    from labcore.checks import check_finite
+
+    big = torch.full((4,), 3e38)  # finite values whose float32 sum overflows to inf
+    assert check_finite(big, "x") is big
+    for bad, counts in ((float("nan"), "1 NaN and 0 inf"), (float("inf"), "0 NaN and 1 inf")):
+        t = torch.zeros(5)
+        t[2] = bad
+        with pytest.raises(ValueError, match=counts):
+            check_finite(t, "x")
+    assert check_finite(torch.zeros(0), "x").numel() == 0

@@ -1,7 +1,7 @@
 """Tests of labcore.heatmaps: hand-computed cases, and agreement with straightforward
 per-keypoint numpy re-implementations of the published algorithms (mmpose
 ``generate_gaussian_heatmaps`` / ``refine_keypoints`` / ``refine_keypoints_dark``,
-HigherHRNet ``HeatmapGenerator``, HRNet ``get_final_preds``) written below."""
+HigherHRNet ``HeatmapGenerator``, HRNet ``get_final_preds``) in ``reference_codecs.py``."""
 
 from __future__ import annotations
 
@@ -13,148 +13,19 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reference_codecs import (
+    ref_argmax,
+    ref_blur,
+    ref_dark,
+    ref_higherhrnet,
+    ref_msra,
+    ref_refine_mmpose,
+    ref_refine_official,
+)
 
 from labcore import heatmaps as hmz
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-# ----------------------------------------------------------------------------- references
-# Per-keypoint numpy loops, written from the published algorithms.
-
-
-def ref_msra(kp, vis, input_size, heatmap_size, sigma):
-    """mmpose MSRAHeatmap.encode, one instance per crop (generate_gaussian_heatmaps)."""
-    stride = (np.array(input_size) / np.array(heatmap_size)).astype(np.float32)
-    w, h = heatmap_size
-    n_inst, n_kp = kp.shape[:2]
-    maps = np.zeros((n_inst, n_kp, h, w), np.float32)
-    weights = vis.astype(np.float32).copy()
-    radius = sigma * 3
-    size = 2 * radius + 1
-    grid = np.arange(0, size, 1, dtype=np.float32)
-    mid = size // 2
-    kernel = np.exp(-((grid - mid) ** 2 + (grid[:, None] - mid) ** 2) / (2 * sigma**2))
-    for n in range(n_inst):
-        pts = kp[n] / stride
-        for k in range(n_kp):
-            if vis[n, k] < 0.5:
-                continue
-            mu = (pts[k] + 0.5).astype(np.int64)
-            x_lo, y_lo = (mu - radius).astype(np.int64)
-            x_hi, y_hi = (mu + radius + 1).astype(np.int64)
-            if x_lo >= w or y_lo >= h or x_hi < 0 or y_hi < 0:
-                weights[n, k] = 0
-                continue
-            hx0, hx1 = max(0, x_lo), min(w, x_hi)
-            hy0, hy1 = max(0, y_lo), min(h, y_hi)
-            patch = kernel[hy0 - y_lo : hy1 - y_lo, hx0 - x_lo : hx1 - x_lo]
-            region = maps[n, k, hy0:hy1, hx0:hx1]
-            np.maximum(region, patch, out=region)
-    return maps, weights
-
-
-def ref_higherhrnet(kp, vis, heatmap_size, sigma):
-    """HigherHRNet / SWAHR HeatmapGenerator (generalised to w != h)."""
-    w, h = heatmap_size
-    n_img, n_people, n_kp = kp.shape[:3]
-    size = 6 * sigma + 3
-    grid = np.arange(0, size, 1, float)
-    mid = 3 * sigma + 1
-    kernel = np.exp(-((grid - mid) ** 2 + (grid[:, None] - mid) ** 2) / (2 * sigma**2))
-    maps = np.zeros((n_img, n_kp, h, w), np.float32)
-    for n in range(n_img):
-        for p in range(n_people):
-            for k in range(n_kp):
-                if vis[n, p, k] <= 0:
-                    continue
-                x, y = int(kp[n, p, k, 0]), int(kp[n, p, k, 1])
-                if x < 0 or y < 0 or x >= w or y >= h:
-                    continue
-                ul = int(np.round(x - 3 * sigma - 1)), int(np.round(y - 3 * sigma - 1))
-                br = int(np.round(x + 3 * sigma + 2)), int(np.round(y + 3 * sigma + 2))
-                gx0, gx1 = max(0, -ul[0]), min(br[0], w) - ul[0]
-                gy0, gy1 = max(0, -ul[1]), min(br[1], h) - ul[1]
-                hx0, hx1 = max(0, ul[0]), min(br[0], w)
-                hy0, hy1 = max(0, ul[1]), min(br[1], h)
-                maps[n, k, hy0:hy1, hx0:hx1] = np.maximum(
-                    maps[n, k, hy0:hy1, hx0:hx1], kernel[gy0:gy1, gx0:gx1]
-                )
-    return maps
-
-
-def ref_refine_mmpose(coords, maps):
-    out = coords.astype(np.float32).copy()
-    n_inst, n_kp = coords.shape[:2]
-    h, w = maps.shape[-2:]
-    for n in range(n_inst):
-        for k in range(n_kp):
-            x, y = coords[n, k].astype(int)
-            hm = maps[n, k]
-            dx = hm[y, x + 1] - hm[y, x - 1] if (1 < x < w - 1 and 0 < y < h) else 0.0
-            dy = hm[y + 1, x] - hm[y - 1, x] if (1 < y < h - 1 and 0 < x < w) else 0.0
-            out[n, k] += np.sign([dx, dy]).astype(np.float32) * 0.25
-    return out
-
-
-def ref_refine_official(coords, maps):
-    out = coords.astype(np.float32).copy()
-    n_inst, n_kp = coords.shape[:2]
-    h, w = maps.shape[-2:]
-    for n in range(n_inst):
-        for k in range(n_kp):
-            hm = maps[n, k]
-            px = int(math.floor(coords[n, k, 0] + 0.5))
-            py = int(math.floor(coords[n, k, 1] + 0.5))
-            if 1 < px < w - 1 and 1 < py < h - 1:
-                diff = np.array([hm[py, px + 1] - hm[py, px - 1], hm[py + 1, px] - hm[py - 1, px]])
-                out[n, k] += np.sign(diff) * 0.25
-    return out
-
-
-def ref_argmax(maps):
-    n_inst, n_kp, h, w = maps.shape
-    flat = maps.reshape(n_inst, n_kp, -1)
-    idx = flat.argmax(-1)
-    vals = flat.max(-1)
-    coords = np.stack([idx % w, idx // w], -1).astype(np.float32)
-    coords[vals <= 0] = -1
-    return coords, vals
-
-
-def ref_blur(maps, kernel):
-    cv2 = pytest.importorskip("cv2")
-    border = (kernel - 1) // 2
-    out = maps.copy()
-    h, w = maps.shape[-2:]
-    for idx in np.ndindex(*maps.shape[:-2]):
-        peak = maps[idx].max()
-        padded = np.zeros((h + 2 * border, w + 2 * border), np.float32)
-        padded[border : border + h, border : border + w] = maps[idx]
-        blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[
-            border : border + h, border : border + w
-        ]
-        out[idx] = blurred * (peak / blurred.max())
-    return out
-
-
-def ref_dark(coords, maps, kernel):
-    logm = np.log(np.maximum(ref_blur(maps, kernel), 1e-10))
-    out = coords.astype(np.float32).copy()
-    h, w = maps.shape[-2:]
-    for n, k in np.ndindex(*coords.shape[:2]):
-        x, y = coords[n, k].astype(int)
-        m = logm[n, k]
-        if 1 < x < w - 2 and 1 < y < h - 2:
-            dx = 0.5 * (m[y, x + 1] - m[y, x - 1])
-            dy = 0.5 * (m[y + 1, x] - m[y - 1, x])
-            dxx = 0.25 * (m[y, x + 2] - 2 * m[y, x] + m[y, x - 2])
-            dxy = 0.25 * (m[y + 1, x + 1] - m[y - 1, x + 1] - m[y + 1, x - 1] + m[y - 1, x - 1])
-            dyy = 0.25 * (m[y + 2, x] - 2 * m[y, x] + m[y - 2, x])
-            if dxx * dyy - dxy**2 != 0:
-                hess = np.array([[dxx, dxy], [dxy, dyy]])
-                out[n, k] += -(np.linalg.inv(hess) @ np.array([dx, dy]))
-    return out
 
 
 # ----------------------------------------------------------------------------- strategies

@@ -96,7 +96,8 @@ def mmpose_gaussian_ref(kp, vis, size, k, sigma):
     xs = np.zeros((n_inst, n_joints, nx), np.float32)
     ys = np.zeros((n_inst, n_joints, ny), np.float32)
     ws = vis.astype(np.float32).copy()
-    split = np.around(kp.astype(np.float64) * k).astype(np.int64)
+    # mmpose's keypoints are float32 and numpy keeps the product float32 (NEP 50).
+    split = np.around(kp.astype(np.float32) * k).astype(np.int64)
     radius = sigma * 3
     x = np.arange(0, nx, 1, dtype=np.float32)
     y = np.arange(0, ny, 1, dtype=np.float32)

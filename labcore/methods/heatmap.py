@@ -81,10 +81,11 @@ __all__ = [
 VARIANTS = ("msra", "dark", "udp")
 
 
-def _heatmap_tensor(value: Any, name: str) -> torch.Tensor:
-    """``(N, K, h, w)`` floating heatmaps (dtype kept for float tensors), finite, non-empty."""
+def _heatmap_tensor(value: Any, name: str, finite: bool = True) -> torch.Tensor:
+    """``(N, K, h, w)`` floating heatmaps (dtype kept for float tensors), non-empty, finite
+    unless ``finite=False`` (for callers whose next step checks the values it reads)."""
     dtype = None if isinstance(value, torch.Tensor) and value.is_floating_point() else torch.float32
-    hm = as_tensor(value, name, shape=("N", "K", None, None), dtype=dtype, allow_empty=True)
+    hm = as_tensor(value, name, shape=("N", "K", None, None), dtype=dtype, allow_empty=True, finite=finite)
     if 0 in hm.shape:
         raise ValueError(f"{name}: expected a non-empty (N, K, h, w) batch, got {tuple(hm.shape)}")
     return hm
@@ -215,7 +216,7 @@ class GaussianHeatmap(Codec):
         variant's refinement when ``refine``, then back to input pixels."""
         if len(outputs) != 1:
             raise TypeError(f"decode: expected one output (heatmaps), got {len(outputs)}")
-        hm = _heatmap_tensor(outputs[0], "heatmaps")
+        hm = _heatmap_tensor(outputs[0], "heatmaps", finite=False)  # argmax_2d checks NaN/inf
         self._check_size(hm)
         coords, scores = argmax_2d(hm, invalid_to=-1.0)
         if self.refine:
@@ -326,10 +327,15 @@ class IntegralHeatmap(Codec):
         got = (logits.shape[-1], logits.shape[-2])
         if got != self.heatmap_size:
             raise ValueError(f"logits: expected maps of size (w, h) = {self.heatmap_size}, got {got}")
-        labels = soft_argmax(logits, grid="mmpose", beta=self.beta)
+        # One softmax serves both the expectation and the score (soft_argmax's maths).
+        n, k, h, w = logits.shape
+        p = torch.softmax((logits if self.beta == 1.0 else self.beta * logits).reshape(n, k, -1), dim=-1)
+        p = p.reshape(n, k, h, w)
+        gx = make_grid(w, "mmpose", device=p.device, dtype=p.dtype)
+        gy = make_grid(h, "mmpose", device=p.device, dtype=p.dtype)
+        labels = torch.stack([p.sum(-2) @ gx, p.sum(-1) @ gy], -1)
         size = torch.tensor(self.input_size, dtype=labels.dtype, device=labels.device)
-        p = torch.softmax(self.beta * logits.flatten(-2), dim=-1)
-        return labels * size, p.amax(-1)
+        return labels * size, p.flatten(-2).amax(-1)
 
     def labels(self, logits: torch.Tensor) -> torch.Tensor:
         """Differentiable normalised coordinates ``(N, K, 2)`` in [0, 1) for the loss

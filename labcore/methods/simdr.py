@@ -159,10 +159,12 @@ def _gaussian_1d(centre: torch.Tensor, n: int, sigma: float, active: torch.Tenso
     ``exp(−(i−μ)²/2σ²)/(σ√(2π))``, zero where ``active`` is False."""
     i = torch.arange(n, dtype=centre.dtype, device=centre.device)
     d = i - centre.unsqueeze(-1)
-    q = (d * d) / (2.0 * sigma * sigma)
-    # exp(-q) for q > 110 is < 2e-48, zero once cast to float32: skip exp's slow underflow path
-    g = torch.exp(-q.clamp_max(110.0)) / (sigma * math.sqrt(2.0 * math.pi))
-    return torch.where(active.unsqueeze(-1) & (q <= 110.0), g, 0.0).to(torch.float32)
+    # The exponent is formed in the wide dtype (exact bin offsets), the exp taken in float32,
+    # the labels' dtype: half the cost of a float64 exp. exp(-q) for q > 87 is below
+    # float32's normal range (< 2e-38): set to 0, which skips exp's slow underflow path.
+    q = ((d * d) / (2.0 * sigma * sigma)).to(torch.float32)
+    g = torch.exp(-q.clamp_max(87.0)) * (1.0 / (sigma * math.sqrt(2.0 * math.pi)))
+    return torch.where(active.unsqueeze(-1) & (q <= 87.0), g, 0.0)
 
 
 # ----------------------------------------------------------------------------- codec
@@ -294,7 +296,9 @@ class SimDR(Codec):
             ul = torch.trunc(kp - radius)
             br = torch.trunc(kp + radius + 1)
         else:
-            centre = torch.round(mu)
+            # mmpose rounds the float32 product (its keypoints are float32): a float32
+            # keypoint whose product lands exactly on a half bin rounds as it does there.
+            centre = torch.round(kp.to(torch.float32) * self.split_ratio).to(mu.dtype)
             size = torch.tensor([nx, ny], dtype=mu.dtype, device=mu.device)
             ul = centre - radius
             br = centre + radius + 1

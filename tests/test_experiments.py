@@ -1,0 +1,120 @@
+"""Experiments: the Table, the shared top-down pieces, `labcore reproduce`, and the
+localisation explorers' callbacks. (The experiments' *direction* in the cpu profile is a
+benchmark, run by hand: `labcore reproduce simdr --profile cpu`.)"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labcore import cli
+from labcore.experiments import get_experiment, simdr_vs_heatmap
+from labcore.experiments.table import Table, aggregate
+from labcore.experiments.topdown import CropSet, crops_at_sizes, evaluate_keypoints, split
+from labcore.viz import localisation
+
+
+def test_aggregate_mean_and_sample_std_by_hand():
+    per_seed = [{"size": 32, "variant": "a", "AP": 10.0}, {"size": 32, "variant": "a", "AP": 14.0},
+                {"size": 32, "variant": "b", "AP": 5.0}]
+    rows = aggregate(per_seed, ["AP"], by=["size", "variant"])
+    assert rows[0] == {"size": 32, "variant": "a", "AP": 12.0, "AP_std": pytest.approx(math.sqrt(8)), "seeds": 2}
+    assert rows[1] == {"size": 32, "variant": "b", "AP": 5.0, "seeds": 1}
+
+
+def test_table_markdown_json_save(tmp_path):
+    t = Table("demo", ["variant", "AP", "seeds"], [{"variant": "x", "AP": 12.345, "AP_std": 0.5, "seeds": 3},
+                                                    {"variant": "y", "AP": float("nan"), "seeds": 1}],
+              labels={"AP": "AP (OKS)"}, digits={"AP": 1}, notes=["a note"], meta={"k": np.float32(2.0)})
+    md = t.to_markdown()
+    assert "| x | 12.3 ± 0.5 | 3 |" in md and "| y | — | 1 |" in md and "AP (OKS)" in md and "- a note" in md
+    back = Table.from_json(t.to_json())
+    assert back.rows[0]["AP"] == 12.345 and back.rows[1]["AP"] is None and back.meta == {"k": 2.0}
+    j, m = t.save(tmp_path / "out", "demo")
+    assert json.loads(j.read_text())["title"] == "demo" and m.read_text() == md
+    assert t.row(variant="x")["seeds"] == 3
+    with pytest.raises(KeyError):
+        t.row(variant="z")
+    with pytest.raises(ValueError, match="unknown column"):
+        Table("bad", ["variant"], [{"variant": "x", "AP": 1.0}])
+    assert len(t.figure().data) == 1
+
+
+def test_crops_at_sizes_downscale_consistently():
+    data = crops_at_sizes(4, (16, 32), seed=3, background="plain", progress=False)
+    big, small = data[32], data[16]
+    assert big.images.shape == (4, 3, 32, 32) and small.images.shape == (4, 3, 16, 16)
+    # Pixel-centre convention: x at 32 px ↦ (x + 0.5)/2 - 0.5 at 16 px; areas scale by 1/4.
+    assert torch.allclose(small.keypoints, (big.keypoints + 0.5) / 2 - 0.5)
+    assert torch.allclose(small.images, torch.nn.functional.avg_pool2d(big.images, 2))
+    assert torch.allclose(small.areas * 4, big.areas) and bool((big.areas > 0).all())
+    train_set, val_set = split(big, 3)
+    assert len(train_set) == 3 and len(val_set) == 1 and set(train_set[0]) == {"image", "keypoints", "visible"}
+    with pytest.raises(ValueError, match="divide"):
+        crops_at_sizes(2, (24, 32))
+
+
+def test_evaluate_keypoints_perfect_and_shifted():
+    data = crops_at_sizes(6, (32,), seed=1, background="plain", progress=False)[32]
+    perfect = evaluate_keypoints(data.keypoints, torch.ones(6, 17), data)
+    assert perfect["err_px"] == 0.0 and perfect["pck"] == 1.0 and perfect["AP"] == pytest.approx(100.0)
+    off = evaluate_keypoints(data.keypoints + 3.0, torch.ones(6, 17), data)
+    assert off["err_px"] == pytest.approx(3 * math.sqrt(2), rel=1e-4)
+    assert off["err_pct"] == pytest.approx(100 * off["err_px"] / 32)
+    assert off["pck"] < 0.5 and off["AP"] < perfect["AP"]
+
+
+def test_reproduce_cli_runs_a_tiny_experiment(tmp_path, monkeypatch, capsys):
+    tiny = simdr_vs_heatmap.config("ci") | {"sizes": (32,), "n_train": 8, "n_val": 4, "steps": 2,
+                                             "batch_size": 4, "flip_test": True, "fit_crops": 4,
+                                             "fit_steps": 2}
+    monkeypatch.setattr(simdr_vs_heatmap, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "simdr", "--profile", "ci", "--seeds", "0", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "simdr_ci.json").read_text())
+    assert [(r["regime"], r["variant"]) for r in table.rows] == [
+        (g, v) for g in simdr_vs_heatmap.REGIMES for v in simdr_vs_heatmap.VARIANTS]
+    assert all(0 <= r["AP"] <= 100 and r["err_px"] > 0 for r in table.rows)
+    assert (tmp_path / "simdr_ci_1.md").exists()  # the gap table
+    assert "SimDR" in capsys.readouterr().out
+    assert cli.main(["reproduce", "nope", "--out", str(tmp_path)]) == 2
+    with pytest.raises(ValueError, match="unknown experiment"):
+        get_experiment("nope")
+
+
+def test_heatmap_explorer_callback_numbers():
+    e = localisation.HeatmapExplorer()
+    fig = e.update(stride=8, sigma=1.0, dx=1.5, refine=False)
+    c = e.compute(**e.params)
+    assert c["heatmap"].shape == (8, 8) and len(fig.data) >= 3
+    assert np.abs(c["decoded"] - c["keypoint"]).max() <= 4.0 + 1e-4  # stride / 2 per axis
+    assert "error" in e.info.value
+    with pytest.raises(ValueError, match="unknown parameter"):
+        e.update(strid=4)
+
+
+def test_simdr_explorer_callback_numbers():
+    e = localisation.SimDRExplorer()
+    e.update(split_ratio=3.0, sigma=0.0, label_smoothing=0.2, dx=0.3)
+    c = e.compute(**e.params)
+    assert np.abs(c["decoded"] - c["keypoint"]).max() <= 1 / 6 + 1e-4
+    assert c["x"].max() == pytest.approx(0.8, abs=1e-6) and c["map"].shape == (192, 192)
+
+
+def test_quantisation_floor_helpers():
+    floor = localisation.simdr_floor(64, (1, 2, 4), n=500)
+    for k, e in floor.items():
+        assert e == pytest.approx(1 / (4 * k), rel=0.15)
+    fig, means = localisation.decoder_floor_figure(64, (8, 16), n=100)
+    assert set(means) == {"argmax", "argmax+quarter", "dark", "soft-argmax"} and len(fig.data) == 4
+
+
+def test_cropset_coco_is_valid():
+    data = CropSet(torch.zeros(2, 3, 8, 8), torch.full((2, 17, 2), 3.0), torch.ones(2, 17),
+                   torch.full((2, 17), 2), torch.tensor([20.0, 30.0]))
+    coco = data.coco()
+    assert len(coco["images"]) == 2 and coco["annotations"][1]["area"] == 30.0

@@ -72,7 +72,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
     p = get_profile(profile) if not isinstance(profile, Profile) else profile
     return {
         "profile": p.name,
-        "sizes": p.pick(ci=(32, 64), cpu=(32, 64, 128)),
+        "sizes": (32, 64, 128),
         "n_train": p.pick(ci=160, cpu=2400, gpu=12000),
         "n_val": p.pick(ci=48, cpu=400, gpu=1000),
         "steps": p.pick(ci=25, cpu=450, gpu=4000),

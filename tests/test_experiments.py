@@ -32,6 +32,7 @@ def test_table_markdown_json_save(tmp_path):
               labels={"AP": "AP (OKS)"}, digits={"AP": 1}, notes=["a note"], meta={"k": np.float32(2.0)})
     md = t.to_markdown()
     assert "| x | 12.3 ± 0.5 | 3 |" in md and "| y | — | 1 |" in md and "AP (OKS)" in md and "- a note" in md
+    assert t.cell({"AP": -0.04}, "AP") == "0.0" and t.cell({"AP": -0.06}, "AP") == "-0.1"
     back = Table.from_json(t.to_json())
     assert back.rows[0]["AP"] == 12.345 and back.rows[1]["AP"] is None and back.meta == {"k": 2.0}
     j, m = t.save(tmp_path / "out", "demo")

@@ -31,7 +31,8 @@ def _fmt(value: Any, digits: int) -> str:
         return str(int(value))
     if not math.isfinite(float(value)):
         return "—" if math.isnan(float(value)) else str(float(value))
-    return f"{float(value):.{digits}f}"
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import (
     CropSet,
+    base_config,
     crops_at_sizes,
     evaluate_keypoints,
     predict,
@@ -41,24 +42,7 @@ __all__ = ["config", "train_and_evaluate", "run"]
 
 def config(profile: Profile | str | None = None) -> dict[str, Any]:
     """Sizes per profile: ``ci`` a smoke run inside notebook 01, ``cpu`` a few minutes."""
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
-    return {
-        "profile": p.name,
-        "size": 64,
-        "n_train": p.pick(ci=160, cpu=2400, gpu=12000),
-        "n_val": p.pick(ci=48, cpu=400, gpu=1000),
-        "steps": p.pick(ci=25, cpu=450, gpu=4000),
-        "batch_size": p.pick(ci=16, cpu=32),
-        "lr": 2e-3,
-        "sigma": 2.0,
-        # ci: a smaller network so that the notebook stays under a minute on 2 cores.
-        "backbone": p.pick(ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8,
-                                   deconv_channels=(32, 32, 32)),
-                           cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
-                                    deconv_channels=(64, 64, 64))),
-        "data_seed": 0,
-        "background": "mixed",
-    }
+    return base_config(get_profile(profile)) | {"size": 64, "sigma": 2.0}
 
 
 def train_and_evaluate(head: str, train_set: CropSet, val_set: CropSet, cfg: dict[str, Any], seed: int = 0,
@@ -99,7 +83,7 @@ def train_and_evaluate(head: str, train_set: CropSet, val_set: CropSet, cfg: dic
 
 def run(profile: Profile | str | None = None, seeds: Sequence[int] | None = None, progress: bool = True) -> Table:
     """Both heads for every seed; mean ± std table (``meta['histories']`` has the losses)."""
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    p = get_profile(profile)
     cfg = config(p)
     seeds = tuple(p.seeds if seeds is None else seeds)
     t0 = time.perf_counter()

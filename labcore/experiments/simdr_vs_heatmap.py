@@ -36,6 +36,7 @@ import torch
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import (
     CropSet,
+    base_config,
     crops_at_sizes,
     evaluate_keypoints,
     predict,
@@ -69,28 +70,15 @@ VARIANTS = ("heatmap (argmax)", "heatmap (+quarter)", "SimDR")
 
 def config(profile: Profile | str | None = None) -> dict[str, Any]:
     """The experiment's sizes for a profile (see the module docstring)."""
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
-    return {
-        "profile": p.name,
+    p = get_profile(profile)
+    return base_config(p) | {
         "sizes": (32, 64, 128),
-        "n_train": p.pick(ci=160, cpu=2400, gpu=12000),
-        "n_val": p.pick(ci=48, cpu=400, gpu=1000),
-        "steps": p.pick(ci=25, cpu=450, gpu=4000),
-        "batch_size": p.pick(ci=16, cpu=32),
-        "lr": 2e-3,
         "sigma": 1.0,
         "split_ratio": 2.0,
         "label_smoothing": 0.1,
         "flip_test": True,
         "fit_crops": p.pick(ci=16, cpu=64),
         "fit_steps": p.pick(ci=25, cpu=300),
-        # ci: a smaller network so that the notebook stays under a minute on 2 cores.
-        "backbone": p.pick(ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8,
-                                   deconv_channels=(32, 32, 32)),
-                           cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
-                                    deconv_channels=(64, 64, 64))),
-        "data_seed": 0,
-        "background": "mixed",
     }
 
 
@@ -165,7 +153,7 @@ def run(profile: Profile | str | None = None, seeds: Sequence[int] | None = None
 
     ``meta['per_seed']`` keeps every seed's row; ``meta['seconds']`` the wall time.
     """
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    p = get_profile(profile)
     cfg = config(p)
     seeds = tuple(p.seeds if seeds is None else seeds)
     t0 = time.perf_counter()

@@ -21,10 +21,31 @@ from labcore.checks import check_int, check_number
 from labcore.data.datasets import PersonCrops
 from labcore.data.formats import coco_annotation, coco_image, keypoint_results, make_coco
 from labcore.metrics import coco_keypoint_ap, pck
+from labcore.runtime import Profile
 from labcore.skeletons import COCO17
 from labcore.train import History, fit
 
-__all__ = ["CropSet", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train"]
+__all__ = ["CropSet", "base_config", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train"]
+
+
+def base_config(p: Profile) -> dict[str, Any]:
+    """The recipe every top-down comparison shares, per profile: data sizes, steps, batch,
+    learning rate and the SimpleBaseline backbone (a smaller one in ``ci`` so that a
+    notebook stays under a minute on 2 cores). Experiments add their own keys."""
+    return {
+        "profile": p.name,
+        "n_train": p.pick(ci=160, cpu=2400, gpu=12000),
+        "n_val": p.pick(ci=48, cpu=400, gpu=1000),
+        "steps": p.pick(ci=25, cpu=450, gpu=4000),
+        "batch_size": p.pick(ci=16, cpu=32),
+        "lr": 2e-3,
+        "backbone": p.pick(ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8,
+                                   deconv_channels=(32, 32, 32)),
+                           cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
+                                    deconv_channels=(64, 64, 64))),
+        "data_seed": 0,
+        "background": "mixed",
+    }
 
 
 @dataclass

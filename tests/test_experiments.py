@@ -15,6 +15,7 @@ from labcore import cli
 from labcore.experiments import get_experiment, simdr_vs_heatmap
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import CropSet, crops_at_sizes, evaluate_keypoints, split
+from labcore.methods import simdr
 from labcore.viz import localisation
 
 
@@ -107,7 +108,7 @@ def test_simdr_explorer_callback_numbers():
 
 
 def test_quantisation_floor_helpers():
-    floor = localisation.simdr_floor(64, (1, 2, 4), n=500)
+    floor = simdr.quantisation_floor(64, (1, 2, 4), n=500)
     for k, e in floor.items():
         assert e == pytest.approx(1 / (4 * k), rel=0.15)
     fig, means = localisation.decoder_floor_figure(64, (8, 16), n=100)

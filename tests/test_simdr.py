@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_codecs import ref_sa_simdr, ref_simcc_gaussian, ref_simcc_standard, ref_simdr_onehot
 
 from labcore import codec as cd
 from labcore.methods import simdr as sd
@@ -33,112 +34,6 @@ def one_thread():
 
 
 # ----------------------------------------------------------------------------- references
-
-
-def official_one_hot_ref(kp, vis, size, k, eps):
-    """``np.around`` labels → ``filter_target_simdr`` (clamp + weight 0) → smoothing."""
-    nx, ny = int(size[0] * k), int(size[1] * k)
-    n_inst, n_joints, _ = kp.shape
-    xs = np.zeros((n_inst, n_joints, nx), np.float32)
-    ys = np.zeros((n_inst, n_joints, ny), np.float32)
-    ws = np.zeros((n_inst, n_joints), np.float32)
-    for n in range(n_inst):
-        joints = np.around(kp[n].astype(np.float64) * k).astype(np.int64)
-        weight = vis[n].astype(np.float32).copy()
-        for j in range(n_joints):
-            for axis, nb in ((1, ny), (0, nx)):
-                if joints[j, axis] < 0:
-                    weight[j] = 0
-                    joints[j, axis] = 0
-                elif joints[j, axis] >= nb:
-                    weight[j] = 0
-                    joints[j, axis] = nb - 1
-            vx = np.full(nx, eps / (nx - 1), np.float32)
-            vx[joints[j, 0]] = 1 - eps
-            vy = np.full(ny, eps / (ny - 1), np.float32)
-            vy[joints[j, 1]] = 1 - eps
-            xs[n, j], ys[n, j] = vx, vy
-        ws[n] = weight
-    return xs, ys, ws
-
-
-def official_sa_simdr_ref(kp, vis, size, k, sigma):
-    """``generate_sa_simdr`` with ``adjust_target_weight`` (pixels vs 3σ bins, ``int()``)."""
-    nx, ny = int(size[0] * k), int(size[1] * k)
-    n_inst, n_joints, _ = kp.shape
-    xs = np.zeros((n_inst, n_joints, nx), np.float32)
-    ys = np.zeros((n_inst, n_joints, ny), np.float32)
-    ws = np.zeros((n_inst, n_joints), np.float32)
-    tmp = sigma * 3
-    for n in range(n_inst):
-        for j in range(n_joints):
-            joint = kp[n, j].astype(np.float64)
-            w = float(vis[n, j])
-            ul = [int(joint[0] - tmp), int(joint[1] - tmp)]
-            br = [int(joint[0] + tmp + 1), int(joint[1] + tmp + 1)]
-            if ul[0] >= size[0] or ul[1] >= size[1] or br[0] < 0 or br[1] < 0:
-                w = 0.0
-            ws[n, j] = w
-            if w > 0.5:
-                x = np.arange(0, nx, 1, np.float32)
-                y = np.arange(0, ny, 1, np.float32)
-                mx, my = joint[0] * k, joint[1] * k
-                norm = sigma * np.sqrt(np.pi * 2)
-                xs[n, j] = np.exp(-((x - mx) ** 2) / (2 * sigma**2)) / norm
-                ys[n, j] = np.exp(-((y - my) ** 2) / (2 * sigma**2)) / norm
-    return xs, ys, ws
-
-
-def mmpose_gaussian_ref(kp, vis, size, k, sigma):
-    """mmpose ``SimCCLabel._generate_gaussian`` (rounded centre, bins) with normalize."""
-    nx, ny = int(size[0] * k), int(size[1] * k)
-    n_inst, n_joints, _ = kp.shape
-    xs = np.zeros((n_inst, n_joints, nx), np.float32)
-    ys = np.zeros((n_inst, n_joints, ny), np.float32)
-    ws = vis.astype(np.float32).copy()
-    # mmpose's keypoints are float32 and numpy keeps the product float32 (NEP 50).
-    split = np.around(kp.astype(np.float32) * k).astype(np.int64)
-    radius = sigma * 3
-    x = np.arange(0, nx, 1, dtype=np.float32)
-    y = np.arange(0, ny, 1, dtype=np.float32)
-    for n in range(n_inst):
-        for j in range(n_joints):
-            if vis[n, j] < 0.5:
-                continue
-            mu = split[n, j]
-            left, top = mu - radius
-            right, bottom = mu + radius + 1
-            if left >= nx or top >= ny or right < 0 or bottom < 0:
-                ws[n, j] = 0
-                continue
-            xs[n, j] = np.exp(-((x - mu[0]) ** 2) / (2 * sigma**2))
-            ys[n, j] = np.exp(-((y - mu[1]) ** 2) / (2 * sigma**2))
-    norm = sigma * np.sqrt(np.pi * 2)
-    return xs / norm, ys / norm, ws
-
-
-def mmpose_standard_ref(kp, vis, size, k, eps):
-    """mmpose ``SimCCLabel._generate_standard`` (zero vectors where the weight is 0)."""
-    nx, ny = int(size[0] * k), int(size[1] * k)
-    n_inst, n_joints, _ = kp.shape
-    xs = np.zeros((n_inst, n_joints, nx), np.float32)
-    ys = np.zeros((n_inst, n_joints, ny), np.float32)
-    ws = vis.astype(np.float32).copy()
-    split = np.around(kp.astype(np.float64) * k).astype(np.int64)
-    for n in range(n_inst):
-        for j in range(n_joints):
-            if vis[n, j] < 0.5:
-                continue
-            mx, my = split[n, j]
-            if mx >= nx or my >= ny or mx < 0 or my < 0:
-                ws[n, j] = 0
-                continue
-            if eps > 0:
-                xs[n, j] = eps / (nx - 1)
-                ys[n, j] = eps / (ny - 1)
-            xs[n, j, mx] = 1 - eps
-            ys[n, j, my] = 1 - eps
-    return xs, ys, ws
 
 
 SIZE = (12, 10)  # (W, H)
@@ -248,12 +143,13 @@ def test_one_hot_matches_official_and_mmpose(k, eps):
     kp, vis = edge_keypoints()
     c = sd.SimDR(SIZE, k, sigma=0.0, label_smoothing=eps)
     out = c.encode(kp, vis)
-    xs, ys, ws = official_one_hot_ref(kp, vis, SIZE, k, eps)
+    xs, ys, ws = ref_simdr_onehot(kp, vis, SIZE, k, eps)
     assert np.array_equal(out["weights"].numpy(), ws)
     assert np.allclose(out["x_labels"].numpy(), xs, atol=1e-7)
     assert np.allclose(out["y_labels"].numpy(), ys, atol=1e-7)
     # mmpose: same weights; same vectors wherever the weight is 1 (zeros elsewhere)
-    mx, my, mw = mmpose_standard_ref(kp, vis, SIZE, k, eps)
+    # (float64 keypoints, as the official code's: mmpose rounds in the keypoints' dtype)
+    mx, my, mw = ref_simcc_standard(kp.astype(np.float64), vis, SIZE, k, eps)
     assert np.array_equal(mw, ws)
     on = ws > 0
     assert np.allclose(out["x_labels"].numpy()[on], mx[on], atol=1e-7)
@@ -266,7 +162,7 @@ def test_one_hot_matches_official_and_mmpose(k, eps):
 def test_gaussian_float_matches_official_generate_sa_simdr(k, sigma):
     kp, vis = edge_keypoints()
     out = sd.SimDR(SIZE, k, sigma=sigma, center="float").encode(kp, vis)
-    xs, ys, ws = official_sa_simdr_ref(kp, vis, SIZE, k, sigma)
+    xs, ys, ws = ref_sa_simdr(kp, vis, SIZE, k, sigma)
     assert np.array_equal(out["weights"].numpy(), ws)
     assert np.allclose(out["x_labels"].numpy(), xs, atol=1e-7, rtol=1e-6)
     assert np.allclose(out["y_labels"].numpy(), ys, atol=1e-7, rtol=1e-6)
@@ -292,7 +188,7 @@ def test_gaussian_float_weight_rule_mixes_units_literally():
 def test_gaussian_round_matches_mmpose(k, sigma):
     kp, vis = edge_keypoints()
     out = sd.SimDR(SIZE, k, sigma=sigma, center="round").encode(kp, vis)
-    xs, ys, ws = mmpose_gaussian_ref(kp, vis, SIZE, k, sigma)
+    xs, ys, ws = ref_simcc_gaussian(kp, vis, SIZE, k, sigma)
     assert np.array_equal(out["weights"].numpy(), ws)
     assert np.allclose(out["x_labels"].numpy(), xs, atol=1e-7, rtol=1e-6)
     assert np.allclose(out["y_labels"].numpy(), ys, atol=1e-7, rtol=1e-6)

@@ -19,10 +19,8 @@ from labcore.experiments.topdown import (
     CropSet,
     base_config,
     crops_at_sizes,
-    evaluate_keypoints,
-    predict,
+    fit_and_score,
     split,
-    train,
 )
 from labcore.methods.heatmap import (
     GaussianHeatmap,
@@ -69,16 +67,8 @@ def train_and_evaluate(head: str, train_set: CropSet, val_set: CropSet, cfg: dic
             return integral_l1_loss(codec.labels(m(batch["image"])), enc["keypoint_labels"], enc["weights"])
     else:
         raise ValueError(f"head: expected 'heatmap' or 'integral', got {head!r}")
-    t0 = time.perf_counter()
-    history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=f"{head} seed {seed}", progress=progress)
-    seconds = time.perf_counter() - t0
-    out = predict(model, model, val_set.images)
-    rows = []
-    for name, dec in decoders.items():
-        kp, scores = dec.decode(out)
-        rows.append({"variant": name, "seed": seed, "train_s": seconds, **evaluate_keypoints(kp, scores, val_set)})
-    return rows, history
+    return fit_and_score(model, loss_fn, decoders, train_set, val_set, cfg, seed, desc=f"{head} seed {seed}",
+                         progress=progress)
 
 
 def run(profile: Profile | str | None = None, seeds: Sequence[int] | None = None, progress: bool = True) -> Table:

@@ -38,10 +38,8 @@ from labcore.experiments.topdown import (
     CropSet,
     base_config,
     crops_at_sizes,
-    evaluate_keypoints,
-    predict,
+    fit_and_score,
     split,
-    train,
 )
 from labcore.methods.heatmap import (
     GaussianHeatmap,
@@ -125,17 +123,10 @@ def train_and_evaluate(
             x, y = m(batch["image"])
             return simdr_kl_loss(x, y, enc["x_labels"], enc["y_labels"], enc["weights"], reduction="nmt")
 
-    t0 = time.perf_counter()
-    history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=f"{head} {size}px seed {seed}", progress=progress)
-    seconds = time.perf_counter() - t0
-    out = predict(_forward(model, cfg["flip_test"]), model, val_set.images)
-    rows = []
-    for variant, c in codecs.items():
-        kp, scores = c.decode(*out) if isinstance(out, tuple) else c.decode(out)
-        rows.append({"size": size, "variant": variant, "seed": seed, "train_s": seconds,
-                     "final_loss": history.loss[-1], **evaluate_keypoints(kp, scores, val_set)})
-    return rows
+    rows, _ = fit_and_score(model, loss_fn, codecs, train_set, val_set, cfg, seed,
+                            forward=_forward(model, cfg["flip_test"]), desc=f"{head} {size}px seed {seed}",
+                            progress=progress)
+    return [{"size": size, **r} for r in rows]
 
 
 REGIMES = ("held-out", "fit")

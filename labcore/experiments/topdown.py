@@ -9,6 +9,7 @@ Under labcore's pixel-centre convention a keypoint ``x`` at the large size sits 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from labcore.runtime import Profile
 from labcore.skeletons import COCO17
 from labcore.train import History, fit
 
-__all__ = ["CropSet", "base_config", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train"]
+__all__ = ["CropSet", "base_config", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train", "fit_and_score"]
 
 
 def base_config(p: Profile) -> dict[str, Any]:
@@ -204,3 +205,35 @@ def train(
     return fit(model, loss_fn, data, steps=steps, batch_size=batch_size, lr=lr, optimizer="adam",
                schedule="cosine", warmup_steps=max(1, steps // 20), seed=seed, desc=desc,
                progress=progress, **fit_kwargs)
+
+
+def fit_and_score(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, dict], Any],
+    decoders: dict[str, Any],
+    train_set: CropSet,
+    val_set: CropSet,
+    cfg: dict[str, Any],
+    seed: int,
+    *,
+    forward: Callable[[torch.Tensor], Any] | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], History]:
+    """Train ``model`` with :func:`train` (``cfg``'s steps, batch size and learning rate),
+    run ``forward`` (default: the model) on the validation images, decode the outputs with
+    each codec of ``decoders`` and score them with :func:`evaluate_keypoints`.
+
+    Returns one row per decoder — ``variant``, ``seed``, ``train_s``, ``final_loss`` and
+    the metrics — and the training history."""
+    t0 = time.perf_counter()
+    history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+                    seed=seed, device="cpu", desc=desc, progress=progress)
+    seconds = time.perf_counter() - t0
+    out = predict(forward or model, model, val_set.images)
+    rows = []
+    for variant, codec in decoders.items():
+        kp, scores = codec.decode(*out) if isinstance(out, tuple) else codec.decode(out)
+        rows.append({"variant": variant, "seed": seed, "train_s": seconds, "final_loss": history.loss[-1],
+                     **evaluate_keypoints(kp, scores, val_set)})
+    return rows, history

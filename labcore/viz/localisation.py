@@ -21,12 +21,12 @@ import torch
 from plotly.subplots import make_subplots
 
 from labcore.methods.heatmap import DECODERS, VARIANTS, GaussianHeatmap, decoder_floor
-from labcore.methods.simdr import CENTERS, SimDR
+from labcore.methods.simdr import CENTERS, SimDR, quantisation_floor
 from labcore.skeletons import COCO17
 from labcore.viz.figures import add_image_panel
 from labcore.viz.widgets import Explorer, _crop, _slider
 
-__all__ = ["HeatmapExplorer", "SimDRExplorer", "decoder_floor_figure", "simdr_floor", "simdr_floor_figure",
+__all__ = ["HeatmapExplorer", "SimDRExplorer", "decoder_floor_figure", "simdr_floor_figure",
            "curves_figure"]
 
 CROP = 64  # px, the explorers' input size
@@ -212,25 +212,10 @@ def decoder_floor_figure(input_size: int = 256, heatmap_sizes: Sequence[int] = (
     return fig, means
 
 
-def simdr_floor(input_size: int = 64, split_ratios: Sequence[float] = (1, 2, 3, 4), n: int = 2000,
-                seed: int = 0) -> dict[float, float]:
-    """Mean |error| per axis (input px) of decoding SimDR's own one-hot labels, per k:
-    the quantisation floor ``E|U(−1/2k, 1/2k)| = 1/(4k)``."""
-    g = torch.Generator().manual_seed(seed)
-    kp = 2 + torch.rand(n, 1, 2, generator=g) * (input_size - 5)
-    out = {}
-    for k in split_ratios:
-        codec = SimDR((input_size, input_size), float(k), sigma=0.0, label_smoothing=0.0)
-        enc = codec.encode(kp)
-        dec, _ = codec.decode(enc["x_labels"].clamp_min(1e-12).log(), enc["y_labels"].clamp_min(1e-12).log())
-        out[float(k)] = float((dec - kp).abs().mean())
-    return out
-
-
 def simdr_floor_figure(input_size: int = 64, split_ratios: Sequence[float] = (1, 1.5, 2, 3, 4),
                        stride: int = 4) -> tuple[go.Figure, dict[float, float]]:
     """SimDR's measured floor per k beside the heatmap argmax floor at ``stride``."""
-    floor = simdr_floor(input_size, split_ratios)
+    floor = quantisation_floor(input_size, split_ratios)
     ks = list(floor)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=ks, y=list(floor.values()), mode="lines+markers", name="SimDR, measured"))

@@ -428,7 +428,8 @@ def _prepare_results(results: Any, k: int, image_ids: set) -> list[dict]:
     return out
 
 
-def coco_keypoint_ap(gt: Any, results: Any, sigmas: Any = None) -> dict[str, float]:
+def coco_keypoint_ap(gt: Any, results: Any, sigmas: Any = None,
+                     area_ranges: Mapping[str, tuple[float, float]] | None = None) -> dict[str, float]:
     """COCO keypoint AP/AR with pycocotools' ``COCOeval(iouType='keypoints')``.
 
     Args:
@@ -441,12 +442,17 @@ def coco_keypoint_ap(gt: Any, results: Any, sigmas: Any = None) -> dict[str, flo
         results: list of ``{image_id, category_id, keypoints: [x, y, score] * K, score}``
             (other keys are ignored; the dicts are not modified). Empty → every stat 0.0.
         sigmas: ``(K,)`` OKS sigmas; ``None`` uses COCO's 17 (then K must be 17).
+        area_ranges: extra object-size ranges ``{name: (lo, hi)}`` in pixels² of GT
+            ``area`` (COCO's medium/large are ``(32², 96²)`` and ``(96², 1e10)``, which
+            small images never reach). For each, COCOeval's own range machinery gives
+            ``AP_<name>`` and ``AR_<name>``: GT outside the range is ignored, and so is an
+            unmatched detection whose area (its keypoints' box) is outside it.
 
     Returns:
-        ``{'AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl'}`` as
-        floats in [0, 1] (COCOeval's stats; as there, -1.0 marks a stat with no GT
-        objects, e.g. ``APm`` when every person is large). pycocotools' printing is
-        silenced.
+        ``{'AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl'}`` (plus
+        the ``area_ranges`` entries) as floats in [0, 1] (COCOeval's stats; as there, -1.0
+        marks a stat with no GT objects, e.g. ``APm`` when every person is large).
+        pycocotools' printing is silenced.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -461,10 +467,12 @@ def coco_keypoint_ap(gt: Any, results: Any, sigmas: Any = None) -> dict[str, flo
         sig = as_tensor(sigmas, "sigmas", shape=(k,), dtype=torch.float64).cpu().numpy()
         if (sig <= 0).any():
             raise ValueError("sigmas: expected values > 0")
+    extra = _area_ranges(area_ranges)
+    extra_keys = [f"{kind}_{name}" for name in extra for kind in ("AP", "AR")]
     image_ids = {img.get("id") for img in data["images"] if isinstance(img, dict)}
     dets = _prepare_results(results, k, image_ids)
     if not dets:
-        return dict.fromkeys(COCO_KEYPOINT_STATS, 0.0)
+        return dict.fromkeys([*COCO_KEYPOINT_STATS, *extra_keys], 0.0)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = data
@@ -472,7 +480,34 @@ def coco_keypoint_ap(gt: Any, results: Any, sigmas: Any = None) -> dict[str, flo
         coco_dt = coco_gt.loadRes(dets)
         ev = COCOeval(coco_gt, coco_dt, iouType="keypoints")
         ev.params.kpt_oks_sigmas = sig
+        n_default = len(ev.params.areaRng)
+        ev.params.areaRng = [*ev.params.areaRng, *([lo, hi] for lo, hi in extra.values())]
+        ev.params.areaRngLbl = [*ev.params.areaRngLbl, *extra]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(COCO_KEYPOINT_STATS, ev.stats)}
+    out = {name: float(v) for name, v in zip(COCO_KEYPOINT_STATS, ev.stats)}
+    for i, name in enumerate(extra):
+        # precision (T, R, K, A, M) and recall (T, K, A, M); -1 marks "no GT", as summarize().
+        prec = ev.eval["precision"][:, :, :, n_default + i, -1]
+        rec = ev.eval["recall"][:, :, n_default + i, -1]
+        out[f"AP_{name}"] = float(prec[prec > -1].mean()) if (prec > -1).any() else -1.0
+        out[f"AR_{name}"] = float(rec[rec > -1].mean()) if (rec > -1).any() else -1.0
+    return out
+
+
+def _area_ranges(area_ranges: Any) -> dict[str, tuple[float, float]]:
+    if area_ranges is None:
+        return {}
+    if not isinstance(area_ranges, Mapping):
+        raise TypeError(f"area_ranges: expected a dict {{name: (lo, hi)}}, got {type(area_ranges).__name__}")
+    out = {}
+    for name, rng in area_ranges.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"area_ranges: names must be identifiers, got {name!r}")
+        if not isinstance(rng, (tuple, list)) or len(rng) != 2:
+            raise ValueError(f"area_ranges[{name!r}]: expected (lo, hi), got {rng!r}")
+        lo = check_number(rng[0], f"area_ranges[{name!r}][0]", low=0.0)
+        hi = check_number(rng[1], f"area_ranges[{name!r}][1]", low=lo, low_inclusive=False)
+        out[name] = (lo, hi)
+    return out

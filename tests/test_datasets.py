@@ -105,6 +105,19 @@ def test_crowd_scenes_coco_annotations(cache, tmp_path):
     img = ann["image_id"] - 1
     counts = [(ds.arrays["person"][img] == p).sum() for p in range(ds.arrays["num_people"][img])]
     assert ann["area"] in counts
+    # min_area: people seen through fewer pixels keep their box and area but lose their
+    # keypoints (num_keypoints 0: COCOeval ignores them); the others are unchanged.
+    cut = sorted(a["area"] for a in coco["annotations"])[1]
+    thin = ds.coco(min_area=cut)
+    assert len(thin["annotations"]) == len(coco["annotations"])
+    for a, b in zip(coco["annotations"], thin["annotations"]):
+        assert b["area"] == a["area"]
+        if a["area"] < cut:
+            assert b["num_keypoints"] == 0 and not any(b["keypoints"])
+        else:
+            assert b == a
+    with pytest.raises(ValueError, match="min_area"):
+        ds.coco(min_area=-1)
 
 
 def test_motion_clips_items(cache):

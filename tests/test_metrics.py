@@ -346,3 +346,24 @@ def test_clear_errors_on_bad_input():
         M.pa_mpjpe(_joints(), _joints(seed=1), visible=vis)
     with pytest.raises(TypeError, match="threshold"):
         M.pck(a, a, "0.5")
+
+
+def test_coco_keypoint_ap_area_ranges_split_by_size():
+    coco = _tiny_coco()  # areas 2400, 6000, 10400
+    res = _as_results(coco)
+    # spoil the largest person only: the small range stays perfect, the large one drops
+    big = res[2]["keypoints"]
+    res[2] = dict(res[2], keypoints=[v + 15.0 if i % 3 != 2 else v for i, v in enumerate(big)])
+    stats = M.coco_keypoint_ap(coco, res, area_ranges={"small": (0, 7000), "large": (7000, 1e10),
+                                                       "everyone": (0, 1e10)})
+    assert stats["AP_small"] == pytest.approx(1.0) and stats["AR_small"] == pytest.approx(1.0)
+    assert stats["AP_large"] < 0.5
+    assert stats["AP_everyone"] == pytest.approx(stats["AP"]) and stats["AR_everyone"] == pytest.approx(stats["AR"])
+    assert M.coco_keypoint_ap(coco, res, area_ranges={"none": (1e9, 1e10)})["AP_none"] == -1.0  # no GT there
+    assert set(M.coco_keypoint_ap(coco, [], area_ranges={"small": (0, 10)})) >= {"AP_small", "AR_small"}
+    with pytest.raises(ValueError, match="area_ranges"):
+        M.coco_keypoint_ap(coco, res, area_ranges={"bad": (10, 5)})
+    with pytest.raises(ValueError, match="area_ranges"):
+        M.coco_keypoint_ap(coco, res, area_ranges={"a b": (0, 5)})
+    with pytest.raises(TypeError, match="area_ranges"):
+        M.coco_keypoint_ap(coco, res, area_ranges=[(0, 5)])

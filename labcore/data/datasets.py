@@ -256,15 +256,26 @@ class CrowdScenes(_Synthetic):
             "image_id": torch.tensor(i + 1),
         }
 
-    def coco(self) -> dict:
-        """The annotations as a COCO keypoints dataset dict (image ids ``1..n``)."""
-        return crowd_coco(self.arrays, self.size)
+    def coco(self, min_area: float = 0.0) -> dict:
+        """The annotations as a COCO keypoints dataset dict (image ids ``1..n``); people
+        whose visible area is under ``min_area`` px² are left without keypoints (see
+        :func:`crowd_coco`)."""
+        return crowd_coco(self.arrays, self.size, min_area=min_area)
 
 
-def crowd_coco(arrays: dict[str, np.ndarray], size: tuple[int, int]) -> dict:
+def crowd_coco(arrays: dict[str, np.ndarray], size: tuple[int, int], min_area: float = 0.0) -> dict:
     """COCO keypoints dict of stacked crowd arrays (``image``, ``person``, ``keypoints``,
     ``visibility``, ``num_people``): image ids ``1..n``, file names ``000001.png``...; each
-    person's box and area come from their visible pixels, the segmentation is its RLE."""
+    person's box and area come from their visible pixels, the segmentation is its RLE.
+
+    People whose visible area is under ``min_area`` px² keep their box and mask but no
+    keypoints (``num_keypoints = 0``), as COCO leaves tiny or hidden people unlabelled:
+    COCOeval then ignores them, and a detection that matches one is neither a hit nor a
+    false positive. (OKS divides by the area, so a person seen through a few pixels would
+    demand sub-pixel precision on every hidden joint.)"""
+    from labcore.checks import check_number
+
+    min_area = check_number(min_area, "min_area", low=0.0)
     from pycocotools import mask as mask_utils
 
     from labcore.data.formats import coco_annotation, coco_image, make_coco
@@ -277,6 +288,8 @@ def crowd_coco(arrays: dict[str, np.ndarray], size: tuple[int, int]) -> dict:
             m = arrays["person"][i] == p
             area = int(m.sum())
             vis = arrays["visibility"][i, p].astype(int)
+            if area < min_area:
+                vis = np.zeros_like(vis)
             if area == 0 and not (vis > 0).any():
                 continue  # entirely out of view
             bbox, seg = None, None

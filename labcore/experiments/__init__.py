@@ -16,6 +16,7 @@ __all__ = ["EXPERIMENTS", "get_experiment"]
 EXPERIMENTS = {
     "integral": "heatmap_vs_integral",
     "simdr": "simdr_vs_heatmap",
+    "sahr_wahr": "sahr_wahr",
 }
 
 

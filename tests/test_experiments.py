@@ -120,3 +120,47 @@ def test_cropset_coco_is_valid():
                    torch.full((2, 17), 2), torch.tensor([20.0, 30.0]))
     coco = data.coco()
     assert len(coco["images"]) == 2 and coco["annotations"][1]["area"] == 30.0
+
+
+def test_sahr_wahr_experiment_tiny_run_and_cli(tmp_path, monkeypatch):
+    from labcore.experiments import sahr_wahr as exp
+
+    tiny = exp.config("ci") | {"n_train": 4, "n_val": 3, "steps": 2, "fit_images": 2, "fit_steps": 2,
+                               "batch_size": 2}
+    monkeypatch.setattr(exp, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "sahr_wahr", "--profile", "ci", "--seeds", "0", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "sahr_wahr_ci.json").read_text())
+    assert [(r["regime"], r["variant"]) for r in table.rows] == [
+        ("held-out", "oracle (GT maps)"), *[(g, v) for g in exp.REGIMES for v in exp.VARIANTS]]
+    oracle = table.row(variant="oracle (GT maps)")
+    # the decoder's ceiling on ground-truth maps: far above an untrained network
+    assert oracle["AP50"] > 80 and oracle["pck_small"] == 100.0 and oracle["AP_gt_tags"] == oracle["AP"]
+    assert all(0 <= r["AP"] <= 100 for r in table.rows)
+    gains = Table.from_json((tmp_path / "sahr_wahr_ci_1.json").read_text())
+    assert len(gains.rows) == 2 * (len(exp.VARIANTS) - 1)
+    g = gains.rows[0]
+    assert g["gain_AP"] == pytest.approx(table.row(regime=g["regime"], variant=g["variant"])["AP"]
+                                         - table.row(regime=g["regime"], variant="baseline")["AP"])
+    with pytest.raises(ValueError, match="variant"):
+        exp.train_variant("+WAHR only", None, tiny)
+
+
+def test_sahr_wahr_joint_pck_by_hand():
+    from labcore.experiments.sahr_wahr import joint_pck
+
+    kp = torch.zeros(1, 2, 17, 2)
+    kp[0, 0] = 10.0
+    kp[0, 1] = 50.0
+    vis = torch.ones(1, 2, 17)
+    vis[0, 1, 3] = 0  # one unlabelled joint: not counted
+    heights = np.array([[20.0, 100.0]])
+    found = kp[0].numpy().copy()
+    found[1, :, 0] += 9.0  # person 1 off by 9 px: inside 10 % of 100 px
+    found[0, :5, 0] += 3.0  # person 0's first five joints off by 3 px: outside 10 % of 20 px
+    people = [{"keypoints": found, "keypoint_scores": np.ones((2, 17))}]
+    hits = joint_pck(people, kp, vis, heights)
+    assert hits.shape == (33, 2)
+    assert hits[:17, 0].sum() == 12 and hits[17:, 0].sum() == 16
+    people[0]["keypoint_scores"][1] = 0.0  # person 1's joints not detected: a miss
+    assert joint_pck(people, kp, vis, heights)[17:, 0].sum() == 0

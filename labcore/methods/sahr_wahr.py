@@ -632,20 +632,26 @@ def _match_by_tag(tag_k: np.ndarray, loc_k: np.ndarray, val_k: np.ndarray, p: Gr
     return np.stack(list(groups.values())).astype(np.float32)
 
 
+def _quarter_step(m: np.ndarray, xi: int, yi: int) -> tuple[float, float]:
+    """The official quarter-pixel step at integer ``(xi, yi)`` of map ``m (h, w)``: +0.25
+    toward the higher of the two neighbours on each axis, −0.25 on a tie (border pixels
+    compare with themselves)."""
+    h, w = m.shape
+    dx = 0.25 if m[yi, min(xi + 1, w - 1)] > m[yi, max(xi - 1, 0)] else -0.25
+    dy = 0.25 if m[min(yi + 1, h - 1), xi] > m[max(yi - 1, 0), xi] else -0.25
+    return dx, dy
+
+
 def _adjust(people: np.ndarray, det: np.ndarray) -> np.ndarray:
-    """The official ``adjust``: +0.25 toward the higher of the two neighbours on each axis
-    (−0.25 on a tie), then +0.5 (the middle of the truncated cell). ``det (K, h, w)``."""
-    _, h, w = det.shape
+    """The official ``adjust``: the quarter-pixel step, then +0.5 (the middle of the
+    truncated cell). ``det (K, h, w)``."""
     for person in people:
         for j, joint in enumerate(person):
             if joint[2] <= 0:
                 continue
-            x, y = float(joint[0]), float(joint[1])
-            xi, yi = int(x), int(y)
-            m = det[j]
-            x += 0.25 if m[yi, min(xi + 1, w - 1)] > m[yi, max(xi - 1, 0)] else -0.25
-            y += 0.25 if m[min(yi + 1, h - 1), xi] > m[max(yi - 1, 0), xi] else -0.25
-            person[j, 0], person[j, 1] = x + 0.5, y + 0.5
+            xi, yi = int(joint[0]), int(joint[1])
+            dx, dy = _quarter_step(det[j], xi, yi)
+            person[j, 0], person[j, 1] = float(joint[0]) + dx + 0.5, float(joint[1]) + dy + 0.5
     return people
 
 
@@ -653,7 +659,6 @@ def _refine(det: np.ndarray, tag: np.ndarray, person: np.ndarray) -> np.ndarray:
     """The official ``refine``: for each joint the person lacks, take the pixel maximising
     ``det − round(‖tag − person's mean tag‖)`` and add it (with the +0.5 and quarter
     offsets) if its score is > 0. ``det (K, h, w)``, ``tag (K, h, w, D)``, ``person (K, 3+D)``."""
-    _, h, w = det.shape
     seen = person[:, 2] > 0
     if not seen.any():
         return person
@@ -666,9 +671,8 @@ def _refine(det: np.ndarray, tag: np.ndarray, person: np.ndarray) -> np.ndarray:
         val = m[yi, xi]
         if val <= 0:
             continue
-        x = xi + 0.5 + (0.25 if m[yi, min(xi + 1, w - 1)] > m[yi, max(xi - 1, 0)] else -0.25)
-        y = yi + 0.5 + (0.25 if m[min(yi + 1, h - 1), xi] > m[max(yi - 1, 0), xi] else -0.25)
-        person[j, :3] = (x, y, val)
+        dx, dy = _quarter_step(m, int(xi), int(yi))
+        person[j, :3] = (xi + 0.5 + dx, yi + 0.5 + dy, val)
     return person
 
 

@@ -55,7 +55,15 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from labcore.checks import as_floats, as_tensor, check_choice, check_int, check_number, check_size2
+from labcore.checks import (
+    as_float,
+    as_floats,
+    as_tensor,
+    check_choice,
+    check_int,
+    check_number,
+    check_size2,
+)
 from labcore.heatmaps import higherhrnet_heatmaps
 from labcore.nn import BasicBlock, init_pose_weights
 
@@ -237,8 +245,7 @@ def effective_sigma(sigma0: float, alpha: Any) -> torch.Tensor:
     """σ of ``H^(1+α)`` for a Gaussian ``H`` of σ₀: ``σ₀/√(1+α)``; in the paper's scale
     ``s = 1/(1+α)`` (authors' issue #4) this is ``σ₀·√s``."""
     sigma0 = check_number(sigma0, "sigma0", low=0.0, low_inclusive=False)
-    a = as_tensor(alpha, "alpha", dtype=None) if isinstance(alpha, torch.Tensor) else torch.as_tensor(
-        check_number(alpha, "alpha", low=-1.0, low_inclusive=False), dtype=torch.float32)
+    a = as_float(alpha, "alpha")
     if bool((a <= -1).any()):
         raise ValueError("alpha: expected alpha > -1")
     return sigma0 / torch.sqrt(1 + a)
@@ -335,10 +342,7 @@ def scale_regularizer(alpha: Any, mask: Any = None, gt: Any = None) -> torch.Ten
     ``alpha`` is taken as already masked, see :func:`mask_alpha`). Returns ``(N,)``."""
     if gt is not None:
         alpha = mask_alpha(alpha, gt)
-    a = as_tensor(alpha, "alpha", shape=("N", "K", "h", "w"), dtype=None) if isinstance(alpha, torch.Tensor) \
-        else as_tensor(alpha, "alpha", shape=("N", "K", "h", "w"))
-    if not a.is_floating_point():
-        a = a.float()
+    a = as_float(alpha, "alpha", ("N", "K", "h", "w"))
     m = _mask(mask, a)
     return (a**2 * m[:, None]).mean(dim=(1, 2, 3))
 

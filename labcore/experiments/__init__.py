@@ -17,6 +17,7 @@ EXPERIMENTS = {
     "integral": "heatmap_vs_integral",
     "simdr": "simdr_vs_heatmap",
     "sahr_wahr": "sahr_wahr",
+    "hsjp": "hsjp",
 }
 
 

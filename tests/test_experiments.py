@@ -164,3 +164,47 @@ def test_sahr_wahr_joint_pck_by_hand():
     assert hits[:17, 0].sum() == 12 and hits[17:, 0].sum() == 16
     people[0]["keypoint_scores"][1] = 0.0  # person 1's joints not detected: a miss
     assert joint_pck(people, kp, vis, heights)[17:, 0].sum() == 0
+
+
+def test_hsjp_experiment_tiny_run_and_cli(tmp_path, monkeypatch):
+    from labcore.experiments import hsjp as exp
+
+    base = exp.config("ci")
+    tiny = base | {"n_train": 20, "n_val": 4, "pretrain_steps": 2, "finetune_steps": 2, "batch_size": 4,
+                   "backbones": ("SimpleBaseline", "HRNet"), "permutations": 5}
+    monkeypatch.setattr(exp, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "hsjp", "--profile", "ci", "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "hsjp_ci.json").read_text())
+    assert [(r["backbone"], r["labels"], r["init"]) for r in table.rows] == [
+        (b, f, i) for b in ("SimpleBaseline", "HRNet") for f in ("5%", "20%", "100%") for i in exp.INITS]
+    assert all(r["seeds"] == 2 and 0 <= r["pck"] <= 1 and 0 <= r["AP"] <= 100 for r in table.rows)
+    per_seed = table.meta["per_seed"]
+    assert sorted({r["n_labelled"] for r in per_seed}) == [1, 4, 20]  # 5 %, 20 %, 100 % of 20 crops
+    assert len(table.meta["pretext"]) == 4 and all(0 <= p["jigsaw_cells"] <= 1 for p in table.meta["pretext"])
+    # the gain table pairs HSJP with scratch seed by seed
+    gains = Table.from_json((tmp_path / "hsjp_ci_1.json").read_text())
+    g = gains.row(backbone="HRNet", labels="20%")
+
+    def pck(init, seed):
+        return next(r["pck"] for r in per_seed if (r["backbone"], r["labels"], r["init"], r["seed"])
+                    == ("HRNet", "20%", init, seed))
+
+    diffs = [pck("HSJP", s) - pck("scratch", s) for s in (0, 1)]
+    assert g["HSJP_pck"] == pytest.approx(np.mean(diffs))
+    assert g["HSJP_pck_std"] == pytest.approx(np.std(diffs, ddof=1))
+    with pytest.raises(ValueError, match="name"):
+        exp.make_backbone("VGG", tiny)
+
+
+def test_hsjp_pretext_and_reference_models_have_the_shapes_they_promise():
+    from labcore.experiments import hsjp as exp
+
+    cfg = exp.config("ci")
+    classifier = exp.FamilyClassifier(exp.make_backbone("HRNet", cfg))
+    logits = classifier(torch.rand(3, 3, 64, 64))
+    assert logits.shape == (3, 7)
+    data = exp.PretextData(torch.rand(3, 3, 64, 64), logits.argmax(1))
+    assert exp.family_accuracy(classifier, data) == 1.0  # its own predictions as labels
+    task = exp.jigsaw_task(cfg)
+    assert task.grid.cells == cfg["grid"] ** 2 and len(task.permutations) == cfg["permutations"]

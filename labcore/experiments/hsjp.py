@@ -59,7 +59,7 @@ from labcore.skeletons import COCO17
 from labcore.train import History
 
 __all__ = ["INITS", "BACKBONE_NAMES", "config", "PretextData", "HSJPData", "load_data", "make_backbone",
-           "FamilyClassifier", "pretrain_jigsaw", "pretrain_supervised", "jigsaw_accuracy", "family_accuracy", "finetune", "run", "gain_table", "summaries"]
+           "FamilyClassifier", "jigsaw_task", "pretrain_jigsaw", "pretrain_supervised", "jigsaw_accuracy", "family_accuracy", "finetune", "run", "gain_table", "summaries"]
 
 #: The three starting points of fine-tuning.
 INITS = ("scratch", "HSJP", "supervised")
@@ -171,7 +171,8 @@ class FamilyClassifier(nn.Module):
         return self.fc(self.backbone(images).mean(dim=(-2, -1)))
 
 
-def _jigsaw_task(cfg: dict[str, Any]) -> JigsawTask:
+def jigsaw_task(cfg: dict[str, Any]) -> JigsawTask:
+    """The experiment's pretext task (grid, gap, σ, labelling and permutation set of ``cfg``)."""
     return JigsawTask((cfg["size"], cfg["size"]), n=cfg["grid"], gap=cfg["gap"], sigma=cfg["jigsaw_sigma"],
                       label=cfg["label"], permutations=cfg["permutations"])
 
@@ -181,7 +182,7 @@ def pretrain_jigsaw(backbone: str, data: PretextData, cfg: dict[str, Any], seed:
     """The HSJP pretext: ``cfg['pretrain_steps']`` steps on fresh puzzles of ``data``."""
     seed_all(seed)
     model = jigsaw_model(make_backbone(backbone, cfg), cfg["grid"])
-    task = _jigsaw_task(cfg)
+    task = jigsaw_task(cfg)
     gen = torch.Generator().manual_seed(seed)
 
     def loss_fn(m: nn.Module, batch: dict) -> torch.Tensor:
@@ -196,7 +197,7 @@ def pretrain_jigsaw(backbone: str, data: PretextData, cfg: dict[str, Any], seed:
 def jigsaw_accuracy(model: nn.Module, images: torch.Tensor, cfg: dict[str, Any], seed: int = 1234) -> dict[str, float]:
     """Puzzle-solving accuracy of a pretext model on ``images`` (one puzzle each, fixed
     seed): ``cells`` (chance 1/n²) and ``puzzles`` (all cells right)."""
-    task = _jigsaw_task(cfg)
+    task = jigsaw_task(cfg)
     puzzle = task.make(images, torch.Generator().manual_seed(seed))
     heatmaps = predict(model, model, puzzle["images"])
     return puzzle_accuracy(task.decode(heatmaps), puzzle["perm"])

@@ -103,7 +103,7 @@ class JigsawGrid:
 
     Attributes:
         size: ``(W, H)`` of the crop, pixels.
-        n: cells per side (``n² `` patches).
+        n: cells per side (``n²`` patches).
         gap: pixels removed from the smallest cell to make the patch; they are what the
             jitter can move the patch by (``0``: patches tile the crop edge to edge).
         x_edges, y_edges: the ``n + 1`` cell edges, ``floor(i·W/n)`` and ``floor(i·H/n)``.

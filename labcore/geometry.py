@@ -47,6 +47,7 @@ __all__ = [
     "skew",
     "camera_matrix",
     "project_points",
+    "backproject",
     "look_at",
     "transform_points",
     "box_to_affine",
@@ -376,6 +377,33 @@ def project_points(points: Any, K: Any) -> torch.Tensor:
     front = z > 0
     uv = uvw[..., :2] / torch.where(front, z, torch.ones_like(z))
     return torch.where(front, uv, torch.full_like(uv, math.inf))
+
+
+def backproject(pixels: Any, depth: Any, K: Any) -> torch.Tensor:
+    """The inverse of :func:`project_points` for known depths: camera-frame points.
+
+    Args:
+        pixels: ``(..., N, 2)`` pixel coordinates of the image ``K`` maps to.
+        depth: ``(..., N)`` z of each point along the camera's axis (any length unit), > 0.
+        K: ``(..., 3, 3)`` intrinsics with last row ``[0, 0, 1]`` (a pinhole, or a crop
+            camera from :func:`affine_to_3x3`).
+
+    Returns:
+        ``(..., N, 3)`` points ``z · K⁻¹ [u, v, 1]ᵀ``, in the unit of ``depth``;
+        ``project_points(backproject(uv, z, K), K) == uv``.
+    """
+    uv, z, k = as_floats((pixels, "pixels", (..., None, 2)), (depth, "depth", (..., None)),
+                         (K, "K", (..., 3, 3)))
+    if uv.shape[:-1] != z.shape:
+        raise ValueError(f"depth: expected shape {tuple(uv.shape[:-1])} (one per pixel), got {tuple(z.shape)}")
+    if bool((z <= 0).any()):
+        raise ValueError("depth: points must lie in front of the camera (z > 0)")
+    last = torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)
+    if not bool(torch.isclose(k[..., 2, :], last, atol=1e-6).all()):
+        raise ValueError("K: expected the last row to be [0, 0, 1]")
+    homog = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
+    rays = homog @ torch.linalg.inv(k).transpose(-1, -2)
+    return rays * z.unsqueeze(-1)
 
 
 def look_at(eye: Any, target: Any, up: Any = (0.0, -1.0, 0.0)) -> tuple[torch.Tensor, torch.Tensor]:

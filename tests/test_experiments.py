@@ -208,3 +208,40 @@ def test_hsjp_pretext_and_reference_models_have_the_shapes_they_promise():
     assert exp.family_accuracy(classifier, data) == 1.0  # its own predictions as labels
     task = exp.jigsaw_task(cfg)
     assert task.grid.cells == cfg["grid"] ** 2 and len(task.permutations) == cfg["permutations"]
+
+
+def test_hemlets_experiment_tiny_run_and_cli(tmp_path, monkeypatch):
+    from labcore.experiments import hemlets as exp
+
+    tiny = exp.config("ci") | {"n_lab_train": 6, "n_wild_train": 4, "n_test": 3, "steps": 2, "batch_size": 4}
+    monkeypatch.setattr(exp, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "hemlets", "--profile", "ci", "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "hemlets_ci.json").read_text())
+    assert [(r["test"], r["variant"]) for r in table.rows] == [(t, v) for t in ("lab", "wild") for v in exp.VARIANTS]
+    assert all(r["seeds"] == 2 and r["P1"] > 0 and 0 <= r["order"] <= 100 for r in table.rows)
+    gains = Table.from_json((tmp_path / "hemlets_ci_1.json").read_text())
+    per_seed = table.meta["per_seed"]
+
+    def p1(variant, seed):
+        return next(r["P1"] for r in per_seed if (r["test"], r["variant"], r["seed"]) == ("wild", variant, seed))
+
+    g = gains.row(test="wild", variant="HEMlets")
+    assert g["dP1"] == pytest.approx(np.mean([p1("HEMlets", s) - p1("integral", s) for s in (0, 1)]))
+    with pytest.raises(ValueError, match="variant"):
+        exp.train_variant("HEMlets only", {}, tiny)
+
+
+def test_hemlets_data_is_consistent_with_its_cameras():
+    from labcore.experiments import hemlets as exp
+    from labcore.geometry import project_points
+    from labcore.methods.hemlets import part_polarity
+
+    cfg = exp.config("ci") | {"n_test": 3}
+    data = exp._crops(3, 5, "wild", cfg, False)
+    # the crop camera projects the 3-D joints onto the 2-D keypoints (to float32 precision)
+    assert torch.allclose(project_points(data.joints3d.double(), data.K.double()).float(), data.keypoints, atol=1e-2)
+    assert torch.equal(data.polarity, part_polarity(data.joints3d[..., 2]))
+    weak = data.ordinal_only()
+    assert float(weak.has_3d.sum()) == 0 and float(weak.depth.abs().sum()) == 0
+    assert torch.equal(weak.polarity, data.polarity)

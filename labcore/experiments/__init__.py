@@ -18,6 +18,7 @@ EXPERIMENTS = {
     "simdr": "simdr_vs_heatmap",
     "sahr_wahr": "sahr_wahr",
     "hsjp": "hsjp",
+    "hemlets": "hemlets",
 }
 
 

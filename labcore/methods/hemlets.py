@@ -32,7 +32,8 @@ bottom:
 6. **test time and metrics** — :func:`hemlets_flip_test` (mirror, swap J18's left/right
    joints, average), :func:`to_camera` (pixels + root-relative depth → camera-frame mm
    with the root depth given), :func:`evaluate_3d`: **P1** (MPJPE after pelvis alignment),
-   **P2** (Procrustes-aligned MPJPE; HEMlets aligns the ground truth onto the prediction),
+   **P2** (Procrustes-aligned MPJPE, prediction onto ground truth; the official code aligns
+   the other way, which rewards a collapsed prediction — see :func:`evaluate_3d`),
    and the fraction of correctly ordered parts — on the first 17 joints, as
    ``metric_3d.py``.
 
@@ -100,6 +101,15 @@ def _parts(parts: Any, num_joints: int | None = None) -> tuple[tuple[int, int], 
     return tuple((int(a), int(b)) for a, b in t.tolist())
 
 
+def _visibility(visible: Any, n: int, j: int) -> torch.Tensor:
+    """``visible`` as float32 ``(N, J)`` (bool masks accepted, ``None``: all visible)."""
+    if visible is None:
+        return torch.ones(n, j)
+    if isinstance(visible, torch.Tensor) and visible.dtype == torch.bool:
+        visible = visible.float()
+    return as_tensor(visible, "visible", shape=(n, j))
+
+
 # ---------------------------------------------------------------------- 1. parts and polarity
 
 
@@ -114,7 +124,9 @@ def part_polarity(depth: Any, parts: Any = HEMLETS_PARTS, threshold: float = 100
         parts: ``(parent, child)`` pairs (default :data:`HEMLETS_PARTS`).
         threshold: ``r >= 0`` in mm.
     """
-    z = as_tensor(depth, "depth", shape=("N", "J"))
+    z = as_tensor(depth, "depth", shape=("N", "J"), dtype=None)
+    if not z.is_floating_point():
+        z = z.double()
     return depth_order(z, _parts(parts, z.shape[1]), threshold)
 
 
@@ -162,7 +174,7 @@ class HEMletsTriplets:
         kp = as_tensor(keypoints, "keypoints", shape=("N", "J", 2), dims=dims)
         n, j = kp.shape[:2]
         self.parts = _parts(self.parts, j)
-        vis = torch.ones(n, j) if visible is None else as_tensor(visible, "visible", shape=(n, j))
+        vis = _visibility(visible, n, j)
         if (depth is None) == (polarity is None):
             raise ValueError("depth, polarity: give exactly one — depths (N, J) in mm, or the parts' "
                              "polarity (N, P) for images labelled with depth order only")
@@ -315,26 +327,39 @@ class HEMletsNet(nn.Module):
 
 
 def hemlets_targets(codec: HEMletsTriplets, keypoints: Any, visible: Any, *, depth: Any = None,
-                    polarity: Any = None, root: int = 0) -> dict[str, torch.Tensor]:
+                    polarity: Any = None, has_3d: Any = None, root: int = 0) -> dict[str, torch.Tensor]:
     """Everything :func:`hemlets_loss` needs for a batch: the triplets (:class:`HEMletsTriplets`),
-    the 2-D heatmaps, and — when ``depth`` is given — the normalised 3-D joints.
+    the 2-D heatmaps, and the normalised 3-D joints where depths are known.
+
+    Args:
+        keypoints, visible: ``(N, J, 2)`` input pixels and ``(N, J)``.
+        depth: ``(N, J)`` mm, or ``None`` when no image of the batch has 3-D labels.
+        polarity: ``(N, P)`` depth order of the parts; when given, the triplets are made from
+            it (an image labelled with depth order only needs nothing else), else from
+            ``depth``.
+        has_3d: ``(N,)`` 1 where ``depth`` is a real label (default: all, when ``depth`` is
+            given); rows with 0 get no 3-D loss, only the ordinal one.
 
     Returns ``triplets``, ``part_weights (N, P)``, ``polarity (N, P)``, ``heatmaps (N, J, h, w)``,
-    ``joint_weights (N, J)``, and ``joints (N, J, 3)`` + ``has_3d (N,)`` (1 where depths were
-    given; a batch of ordinal-only images has ``has_3d = 0`` and zero joints)."""
-    enc = codec.encode(keypoints, visible, depth=depth, polarity=polarity)
+    ``joint_weights (N, J)``, ``joints (N, J, 3)`` (zeros where unknown) and ``has_3d (N,)``."""
     kp = as_tensor(keypoints, "keypoints", shape=("N", "J", 2))
-    vis = torch.ones(kp.shape[:2]) if visible is None else as_tensor(visible, "visible", shape=kp.shape[:2])
-    heatmaps, joint_weights = msra_heatmaps(kp, vis, codec.input_size, codec.heatmap_size, codec.sigma)
     n = kp.shape[0]
+    vis = _visibility(visible, *kp.shape[:2])
+    if polarity is not None:
+        enc = codec.encode(kp, vis, polarity=polarity)
+    else:
+        enc = codec.encode(kp, vis, depth=depth)
+    heatmaps, joint_weights = msra_heatmaps(kp, vis, codec.input_size, codec.heatmap_size, codec.sigma)
     if depth is not None:
         joints = normalise_joints(kp, depth, codec.input_size, root)
-        has_3d = torch.ones(n)
+        known = torch.ones(n) if has_3d is None else as_tensor(has_3d, "has_3d", shape=(n,))
+        joints = joints * known[:, None, None]
     else:
-        joints = torch.zeros(n, kp.shape[1], 3)
-        has_3d = torch.zeros(n)
+        if has_3d is not None and bool((as_tensor(has_3d, "has_3d", shape=(n,)) > 0).any()):
+            raise ValueError("has_3d: rows marked as having 3-D labels need depth")
+        joints, known = torch.zeros(n, kp.shape[1], 3), torch.zeros(n)
     return {"triplets": enc["triplets"], "part_weights": enc["weights"], "polarity": enc["polarity"],
-            "heatmaps": heatmaps, "joint_weights": joint_weights, "joints": joints, "has_3d": has_3d}
+            "heatmaps": heatmaps, "joint_weights": joint_weights, "joints": joints, "has_3d": known}
 
 
 def ordinal_depth_loss(depth: Any, polarity: Any, parts: Any = HEMLETS_PARTS, threshold: float = 100.0,
@@ -434,13 +459,16 @@ def to_camera(joints: Any, input_size: Any, K: Any, root_depth: Any, depth_range
 
 
 def evaluate_3d(pred: Any, gt: Any, parts: Any = HEMLETS_PARTS, threshold: float = 100.0,
-                joints: int = EVAL_JOINTS, p2_direction: str = "gt_to_pred") -> dict[str, float]:
+                joints: int = EVAL_JOINTS, p2_direction: str = "pred_to_gt") -> dict[str, float]:
     """HEMlets' metrics on camera-frame joints ``(N, J, 3)`` mm, over the first ``joints``:
 
     * ``P1`` — MPJPE after aligning both skeletons at the pelvis (joint 0), mm;
-    * ``P2`` — MPJPE after a similarity (Procrustes) alignment; ``'gt_to_pred'`` as the
-      official ``metric_3d.py`` (the ground truth moved onto the prediction), or
-      ``'pred_to_gt'``;
+    * ``P2`` — MPJPE after a similarity (Procrustes) alignment of the prediction onto the
+      ground truth (``'pred_to_gt'``, the usual protocol #2). The official ``metric_3d.py``
+      moves the ground truth onto the prediction (``'gt_to_pred'``); with the free scale
+      that rewards a collapsed prediction — an untrained network that puts every joint at
+      the centre scores P2 ≈ 0, because the ground truth is shrunk onto it — so labcore
+      scores the other way and keeps the official one an argument away;
     * ``order`` — the fraction of parts whose predicted depth order (at ``threshold`` mm)
       equals the ground truth's, %.
     """
@@ -450,9 +478,19 @@ def evaluate_3d(pred: Any, gt: Any, parts: Any = HEMLETS_PARTS, threshold: float
     k = check_int(joints, "joints", low=2, high=p.shape[1])
     prt = _parts(parts, p.shape[1])
     order = (part_polarity(p[..., 2], prt, threshold) == part_polarity(g[..., 2], prt, threshold)).float().mean()
+    # Procrustes on float64 skeletons centred at their means: alignment ignores translation,
+    # and centring keeps a small spread far from the (uncentred) magnitude at 4 m.
+    pc, gc = p[:, :k].double(), g[:, :k].double()
+    pc, gc = pc - pc.mean(1, keepdim=True), gc - gc.mean(1, keepdim=True)
+    p2 = gc.norm(dim=-1).mean(-1)  # a prediction collapsed to a point: scale 0, every joint at the centroid
+    spread = pc.pow(2).sum((-2, -1)) > 0
+    if p2_direction == "gt_to_pred":
+        p2 = torch.zeros_like(p2)  # the ground truth shrunk onto the point: the official metric's blind spot
+    if bool(spread.any()):
+        p2[spread] = pa_mpjpe(pc[spread], gc[spread], reduction="none", direction=p2_direction).mean(-1)
     return {
         "P1": pel_mpjpe(p[:, :k], g[:, :k], root=0),
-        "P2": pa_mpjpe(p[:, :k], g[:, :k], direction=p2_direction),
+        "P2": float(p2.mean()),
         "order": 100.0 * float(order),
     }
 

@@ -173,7 +173,7 @@ class HEMletsTriplets:
         dims: dict[str, int] = {}
         kp = as_tensor(keypoints, "keypoints", shape=("N", "J", 2), dims=dims)
         n, j = kp.shape[:2]
-        self.parts = _parts(self.parts, j)
+        _parts(self.parts, j)  # every part's joints exist in this skeleton
         vis = _visibility(visible, n, j)
         if (depth is None) == (polarity is None):
             raise ValueError("depth, polarity: give exactly one — depths (N, J) in mm, or the parts' "

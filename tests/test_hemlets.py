@@ -1124,3 +1124,24 @@ def test_backproject_errors():
         backproject(torch.tensor([[float("nan"), 0.0]]), torch.ones(1), K)
     with pytest.raises(ValueError, match="pixels"):
         backproject(torch.zeros(3, 3), torch.ones(3), K)
+
+
+def test_integral_ablation_has_no_hemlets_branch_and_trains_on_the_l1_alone():
+    from labcore.nn import ResNet
+
+    torch.manual_seed(0)
+    full = H.HEMletsNet(ResNet(layers=(1, 1), widths=(8, 16), stem_channels=8), depth_bins=8)
+    torch.manual_seed(0)
+    plain = H.HEMletsNet(ResNet(layers=(1, 1), widths=(8, 16), stem_channels=8), depth_bins=8, hemlets_branch=False)
+    assert not hasattr(plain, "fbi") and not hasattr(plain, "fbi_encoder")
+    names = {n for n, _ in plain.named_parameters()}
+    assert names < {n for n, _ in full.named_parameters()}
+    assert not any(n.startswith("fbi") for n in names)
+    out = plain(torch.rand(2, 3, 32, 32))
+    assert set(out) == {"volumes", "joints"} and out["joints"].shape == (2, 18, 3)
+    codec = H.HEMletsTriplets((32, 32), (8, 8), sigma=1.0)
+    targets = H.hemlets_targets(codec, torch.rand(2, 18, 2) * 30, None, depth=4000 + 100 * torch.randn(2, 18))
+    loss, logs = H.hemlets_loss(out, targets, triplet_weight=0.0, heatmap_weight=0.0)
+    assert set(logs) == {"joints"} and float(loss) == pytest.approx(logs["joints"])
+    loss.backward()
+    assert plain.backbone.stem[0].weight.grad.abs().sum() > 0

@@ -14,9 +14,10 @@ Here, with J18 :class:`~labcore.data.datasets.PersonCrops`:
 * a **wild** domain (photograph backgrounds; crouching, sitting, lunging) whose training
   images carry only 2-D keypoints and the depth order of the 14 parts (at ``r`` mm), and
   a wild test split with 3-D for scoring;
-* one :class:`~labcore.methods.hemlets.HEMletsNet`, trained three ways on the same data and
-  seeds: **integral** (L1 on the soft-argmax 3-D joints only), **HEMlets** (+ triplets and
-  2-D heatmaps), **HEMlets + ordinal** (+ the wild ordinal-only images, with the triplet,
+* one :class:`~labcore.methods.hemlets.HEMletsNet` trunk, trained three ways on the same
+  data and seeds: **integral** (the volumes from the feature branch alone, L1 on the
+  soft-argmax 3-D joints — the network without HEMlets), **HEMlets** (the full network:
+  + triplets and 2-D heatmaps), **HEMlets + ordinal** (+ the wild ordinal-only images, with the triplet,
   2-D and ranking losses);
 * scored on both test splits: P1 (pelvis-aligned MPJPE, mm), P2 (Procrustes, ground truth
   aligned onto the prediction as ``metric_3d.py``) and the % of parts whose predicted
@@ -146,10 +147,12 @@ def load_data(cfg: dict[str, Any], progress: bool = True) -> dict[str, J18Crops]
     }
 
 
-def build_model(cfg: dict[str, Any]) -> hm.HEMletsNet:
+def build_model(cfg: dict[str, Any], hemlets_branch: bool = True) -> hm.HEMletsNet:
     """A ResNet trunk (stride 16 at 64 px: a 4×4 map, finer than the body parts) and the
-    HEMlets head of ``cfg``."""
-    return hm.HEMletsNet(ResNet(**cfg["backbone"]), num_joints=18, depth_bins=cfg["depth_bins"], **cfg["head"])
+    HEMlets head of ``cfg``; ``hemlets_branch=False`` is the integral-regression ablation
+    (the volumes from the features alone)."""
+    return hm.HEMletsNet(ResNet(**cfg["backbone"]), num_joints=18, depth_bins=cfg["depth_bins"],
+                         hemlets_branch=hemlets_branch, **cfg["head"])
 
 
 def _codec(cfg: dict[str, Any]) -> hm.HEMletsTriplets:
@@ -165,7 +168,7 @@ def train_variant(variant: str, data: dict[str, J18Crops], cfg: dict[str, Any], 
     triplet_w, heatmap_w, ordinal = VARIANTS[variant]
     train_set = J18Crops.concat(data["lab_train"], data["wild_train"]) if ordinal else data["lab_train"]
     seed_all(seed)
-    model = build_model(cfg)
+    model = build_model(cfg, hemlets_branch=bool(triplet_w or heatmap_w))
     codec = _codec(cfg)
 
     def loss_fn(m: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:

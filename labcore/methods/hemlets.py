@@ -267,6 +267,10 @@ class HEMletsNet(nn.Module):
     h, w)``, ``volumes (N, J, D, h, w)``, ``joints (N, J, 3)`` (soft-argmax, HEMlets grid,
     normalised ``(x, y, z)`` ∈ [−0.5, 0.5]).
 
+    ``hemlets_branch=False`` drops the triplet branch and its encoder: the volumes come from
+    the features alone — integral regression on the same trunk, the ablation HEMlets is
+    measured against (it returns only ``volumes`` and ``joints``).
+
     Official sizes: ResNet-50, deconvs 3 × 256, features 1024, encoder 256, tail 1024,
     P = 14, J = 18, D = 64 at 64×64 (a cube: ``depth_bins`` = the heatmap width; labcore's
     default 16 is the cube for 64×64 inputs).
@@ -274,7 +278,7 @@ class HEMletsNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, num_joints: int = 18, num_parts: int = len(HEMLETS_PARTS),
                  depth_bins: int = 16, deconv_channels: int = 64, feature_channels: int = 64,
-                 encoder_channels: int = 32, tail_channels: int = 64) -> None:
+                 encoder_channels: int = 32, tail_channels: int = 64, hemlets_branch: bool = True) -> None:
         super().__init__()
         for attr in ("out_channels", "stride"):
             if not hasattr(backbone, attr):
@@ -295,32 +299,33 @@ class HEMletsNet(nn.Module):
             return nn.Sequential(deconv_stack(backbone.out_channels, [deconv_channels] * n_up),
                                  nn.Conv2d(deconv_channels if n_up else backbone.out_channels, out, 3, padding=1))
 
+        self.hemlets_branch = bool(hemlets_branch)
         self.feature = branch(check_int(feature_channels, "feature_channels", low=1))
-        self.fbi = branch(fbi_channels)
         enc = check_int(encoder_channels, "encoder_channels", low=1)
-        self.fbi_encoder = nn.Sequential(nn.Conv2d(fbi_channels, enc, 3, padding=1, bias=False),
-                                         nn.BatchNorm2d(enc), nn.ReLU(inplace=True))
+        if self.hemlets_branch:
+            self.fbi = branch(fbi_channels)
+            self.fbi_encoder = nn.Sequential(nn.Conv2d(fbi_channels, enc, 3, padding=1, bias=False),
+                                             nn.BatchNorm2d(enc), nn.ReLU(inplace=True))
         tail = check_int(tail_channels, "tail_channels", low=1)
-        self.tail = nn.Sequential(nn.Conv2d(feature_channels + enc, tail, 1, bias=False), nn.BatchNorm2d(tail),
-                                  nn.ReLU(inplace=True))
+        tail_in = feature_channels + (enc if self.hemlets_branch else 0)
+        self.tail = nn.Sequential(nn.Conv2d(tail_in, tail, 1, bias=False), nn.BatchNorm2d(tail), nn.ReLU(inplace=True))
         self.volume = nn.Conv2d(tail, self.num_joints * self.depth_bins, 1)
-        for m in (self.feature, self.fbi, self.fbi_encoder, self.tail, self.volume):
-            init_pose_weights(m)
+        for m in self.children():
+            if m is not backbone:
+                init_pose_weights(m)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.backbone(images)
         feat = self.feature(x)
-        fbi = self.fbi(x)
-        n, _, h, w = fbi.shape
-        hidden = self.tail(torch.cat([feat, self.fbi_encoder(fbi)], dim=1))
-        volumes = self.volume(hidden).view(n, self.num_joints, self.depth_bins, h, w)
-        p3 = 3 * self.num_parts
-        return {
-            "triplets": fbi[:, :p3].reshape(n, self.num_parts, 3, h, w),
-            "heatmaps": fbi[:, p3:],
-            "volumes": volumes,
-            "joints": soft_argmax(volumes, grid="hemlets"),
-        }
+        n, _, h, w = feat.shape
+        out: dict[str, torch.Tensor] = {}
+        if self.hemlets_branch:
+            fbi = self.fbi(x)
+            feat = torch.cat([feat, self.fbi_encoder(fbi)], dim=1)
+            p3 = 3 * self.num_parts
+            out = {"triplets": fbi[:, :p3].reshape(n, self.num_parts, 3, h, w), "heatmaps": fbi[:, p3:]}
+        volumes = self.volume(self.tail(feat)).view(n, self.num_joints, self.depth_bins, h, w)
+        return out | {"volumes": volumes, "joints": soft_argmax(volumes, grid="hemlets")}
 
 
 # ------------------------------------------------------------------------------- 5. losses

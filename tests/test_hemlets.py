@@ -24,14 +24,7 @@ from labcore.methods import hemlets as H
 from labcore.methods.heatmap import soft_argmax
 from labcore.nn import ResNet
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one torch thread avoids thread-pool stalls on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gen(seed: int) -> torch.Generator:

@@ -22,14 +22,7 @@ from labcore.methods import hsjp as H
 from labcore.methods.heatmap import TopDownHeatmapNet
 from labcore.nn import HRNetLite, SimpleBaseline
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one torch thread avoids thread-pool stalls on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gen(seed: int) -> torch.Generator:

@@ -38,14 +38,7 @@ def hand_rule(dz: float, r: float) -> int:
     return 1 if dz > r else (-1 if dz < -r else 0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster (no pool hand-offs) and lighter on a
-    shared machine; restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

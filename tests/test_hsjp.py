@@ -50,8 +50,9 @@ def ref_patch(grid: H.JigsawGrid) -> tuple[int, int]:
             min(b - a for a, b in zip(ye, ye[1:])) - grid.gap)
 
 
-def ref_shuffle(pz: H.Puzzles, x: torch.Tensor, fill: float) -> torch.Tensor:
-    """Shuffled cell i shows original patch perm[i]: a loop of rectangle copies."""
+def ref_move(pz: H.Puzzles, x: torch.Tensor, fill: float, unshuffle: bool = False) -> torch.Tensor:
+    """Shuffled cell i shows original patch perm[i]: a loop of rectangle copies (reversed
+    for the unshuffle)."""
     g = pz.grid
     pw, ph = ref_patch(g)
     out = torch.full_like(x, fill)
@@ -62,25 +63,19 @@ def ref_shuffle(pz: H.Puzzles, x: torch.Tensor, fill: float) -> torch.Tensor:
             xj, yj = ref_cell(g, j)
             dx, dy = (int(v) for v in pz.place[b, i])
             sx, sy = (int(v) for v in pz.cut[b, j])
-            out[b, :, yi + dy:yi + dy + ph, xi + dx:xi + dx + pw] = \
-                x[b, :, yj + sy:yj + sy + ph, xj + sx:xj + sx + pw]
+            shown = (b, slice(None), slice(yi + dy, yi + dy + ph), slice(xi + dx, xi + dx + pw))
+            source = (b, slice(None), slice(yj + sy, yj + sy + ph), slice(xj + sx, xj + sx + pw))
+            dst, src = (source, shown) if unshuffle else (shown, source)
+            out[dst] = x[src]
     return out
+
+
+def ref_shuffle(pz: H.Puzzles, x: torch.Tensor, fill: float) -> torch.Tensor:
+    return ref_move(pz, x, fill)
 
 
 def ref_unshuffle(pz: H.Puzzles, y: torch.Tensor, fill: float) -> torch.Tensor:
-    g = pz.grid
-    pw, ph = ref_patch(g)
-    out = torch.full_like(y, fill)
-    for b in range(y.shape[0]):
-        for i in range(g.n * g.n):
-            j = int(pz.perm[b, i])
-            xi, yi = ref_cell(g, i)
-            xj, yj = ref_cell(g, j)
-            dx, dy = (int(v) for v in pz.place[b, i])
-            sx, sy = (int(v) for v in pz.cut[b, j])
-            out[b, :, yj + sy:yj + sy + ph, xj + sx:xj + sx + pw] = \
-                y[b, :, yi + dy:yi + dy + ph, xi + dx:xi + dx + pw]
-    return out
+    return ref_move(pz, y, fill, unshuffle=True)
 
 
 def ref_inverse(perm: torch.Tensor) -> torch.Tensor:

@@ -152,7 +152,9 @@ class HEMletsTriplets:
     ``encode(keypoints (N, J, 2), visible (N, J), depth=(N, J) mm)`` — or ``polarity=(N, P)``
     instead of ``depth`` for images labelled with depth order only — returns
     ``{'triplets': (N, P, 3, h, w), 'polarity': (N, P) int64, 'weights': (N, P)}``
-    (weight 1 when both end-joints are visible and inside the map).
+    (weight 1 when both end-joints are visible and inside the map), plus the per-joint
+    maps it is made of, ``'heatmaps' (N, J, h, w)`` and ``'joint_weights' (N, J)`` (the
+    network's 2-D heatmap targets).
     ``decode(triplets)`` → ``(polarity (N, P), confidence (N, P))``.
     """
 
@@ -195,7 +197,8 @@ class HEMletsTriplets:
         current = torch.gather(triplets, 2, slot)
         triplets.scatter_(2, slot, torch.maximum(current, child.unsqueeze(2)))
         part_weights = weights[:, idx[:, 0]] * weights[:, idx[:, 1]]
-        return {"triplets": triplets, "polarity": pol, "weights": part_weights}
+        return {"triplets": triplets, "polarity": pol, "weights": part_weights,
+                "heatmaps": maps, "joint_weights": weights}
 
     def decode(self, triplets: Any, min_peak: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
         """Each part's polarity from its maps ``(N, P, 3, h, w)``: the side channel
@@ -354,7 +357,6 @@ def hemlets_targets(codec: HEMletsTriplets, keypoints: Any, visible: Any, *, dep
         enc = codec.encode(kp, vis, polarity=polarity)
     else:
         enc = codec.encode(kp, vis, depth=depth)
-    heatmaps, joint_weights = msra_heatmaps(kp, vis, codec.input_size, codec.heatmap_size, codec.sigma)
     if depth is not None:
         joints = normalise_joints(kp, depth, codec.input_size, root)
         known = torch.ones(n) if has_3d is None else as_tensor(has_3d, "has_3d", shape=(n,))
@@ -364,7 +366,7 @@ def hemlets_targets(codec: HEMletsTriplets, keypoints: Any, visible: Any, *, dep
             raise ValueError("has_3d: rows marked as having 3-D labels need depth")
         joints, known = torch.zeros(n, kp.shape[1], 3), torch.zeros(n)
     return {"triplets": enc["triplets"], "part_weights": enc["weights"], "polarity": enc["polarity"],
-            "heatmaps": heatmaps, "joint_weights": joint_weights, "joints": joints, "has_3d": known}
+            "heatmaps": enc["heatmaps"], "joint_weights": enc["joint_weights"], "joints": joints, "has_3d": known}
 
 
 def ordinal_depth_loss(depth: Any, polarity: Any, parts: Any = HEMLETS_PARTS, threshold: float = 100.0,

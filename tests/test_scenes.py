@@ -95,6 +95,32 @@ def test_person_crops_rejects_bad_arguments():
         scenes.person_crops(1, families=("flying",))
     with pytest.raises(ValueError, match="jitter"):
         scenes.person_crops(1, jitter=0.9)
+    with pytest.raises(ValueError, match="heading_deg"):
+        scenes.person_crops(1, heading_deg=(30, -30))
+    with pytest.raises(ValueError, match="heading_deg"):
+        scenes.person_crops(1, heading_deg=(0, 270))
+
+
+def test_person_crops_heading_relative_to_the_camera():
+    """Heading 0 faces the camera (the person's left shoulder on the image's right, the
+    chest nearer than the back); 180 turns the back to it; None is any heading and leaves
+    the crops of earlier versions unchanged."""
+    left, right = J18.joint_names.index("left_shoulder"), J18.joint_names.index("right_shoulder")
+    front = scenes.person_crops(8, seed=2, size=(32, 32), supersample=1, heading_deg=(0, 0))
+    back = scenes.person_crops(8, seed=2, size=(32, 32), supersample=1, heading_deg=(180, 180))
+    assert (front["keypoints_j18"][:, left, 0] > front["keypoints_j18"][:, right, 0]).all()
+    assert (back["keypoints_j18"][:, left, 0] < back["keypoints_j18"][:, right, 0]).all()
+    # Facing the camera, both shoulders are about as far as each other; the pose and the
+    # camera are those of the same seed, only the turn differs.
+    for a in (front, back):
+        assert np.abs(a["joints3d_j18"][:, left, 2] - a["joints3d_j18"][:, right, 2]).mean() < 80
+    np.testing.assert_array_equal(front["body_pose"], back["body_pose"])
+    side = scenes.person_crops(8, seed=2, size=(32, 32), supersample=1, heading_deg=(90, 90))
+    assert np.abs(side["joints3d_j18"][:, left, 2] - side["joints3d_j18"][:, right, 2]).mean() > 150
+    default = scenes.person_crops(3, seed=2, size=(32, 32), supersample=1)
+    explicit = scenes.person_crops(3, seed=2, size=(32, 32), supersample=1, heading_deg=None)
+    for key in ("image", "keypoints_j18", "joints3d_j18"):
+        np.testing.assert_array_equal(default[key], explicit[key])
 
 
 def test_crowd_scene_spans_scales_and_labels_each_person():

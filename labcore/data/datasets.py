@@ -122,6 +122,8 @@ class PersonCrops(_Synthetic):
         families: pose families to draw from (:data:`labcore.data.poses.POSE_FAMILIES`).
         background: ``'procedural'``, ``'photo'`` (photographs from scikit-image: the
             "in-the-wild" look), ``'mixed'`` or ``'plain'``.
+        heading_deg: ``(lo, hi)``: the person's heading relative to the camera, degrees
+            (0 = facing it, ±180 = the back to it); default any heading.
         body: ``'auto'``, ``'toy'`` or ``'smpl'`` (see :func:`labcore.body.load_body_model`).
         cache: read/write the on-disk cache.
         progress: show a progress bar while generating (default: unless
@@ -154,6 +156,7 @@ class PersonCrops(_Synthetic):
         skeleton: str = "coco17",
         families: tuple[str, ...] | None = None,
         background: str = "procedural",
+        heading_deg: tuple[float, float] | None = None,
         body: str = "auto",
         cache: bool = True,
         progress: bool | None = None,
@@ -165,10 +168,12 @@ class PersonCrops(_Synthetic):
         config = {"n": n, "seed": int(seed), "size": self.size,
                   "families": sorted(families) if families else None, "background": background,
                   "body": resolve_body_kind(body)}
+        if heading_deg is not None:  # only then, so the crops cached before it keep their key
+            config["heading_deg"] = [float(v) for v in heading_deg]
 
         def build() -> dict[str, np.ndarray]:
             return scenes.person_crops(n, seed, size=self.size, families=families,
-                                       background=background, body=body,
+                                       background=background, heading_deg=heading_deg, body=body,
                                        progress=_progress(progress))
 
         self._load(n, config, build, cache)

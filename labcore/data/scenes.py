@@ -422,9 +422,15 @@ class _People:
     family: np.ndarray  # (B,) str
 
 
-def _sample_people(rngs: list[np.random.Generator], bank: BodyBank, families, image_size) -> _People:
+def _sample_people(rngs: list[np.random.Generator], bank: BodyBank, families, image_size,
+                   heading_deg: tuple[float, float] | None = None) -> _People:
     """One person per generator: a pose of ``families``, a shape, a heading, and a camera
-    that sees them 0.3–0.9 of the image height tall, a little off the image centre."""
+    that sees them 0.3–0.9 of the image height tall, a little off the image centre.
+
+    ``heading_deg=None`` turns the person uniformly about the vertical axis; ``(lo, hi)``
+    draws the heading *relative to the camera* from ``U(lo, hi)`` degrees (0: facing the
+    camera, ±180: the back to it) — the draw comes after every other, so ``None`` keeps the
+    people of earlier versions."""
     W, H = image_size
     # Each pose from its own sample's stream, converted to SMPL in one batch.
     pose = [sample_pose_params(1, int(r.integers(2**31)), families=families) for r in rngs]
@@ -443,6 +449,12 @@ def _sample_people(rngs: list[np.random.Generator], bank: BodyBank, families, im
         K[k, 0, 2] += r.uniform(-0.19, 0.19) * W
         K[k, 1, 2] += r.uniform(-0.125, 0.125) * H
     Rc, tc = torch.stack([c.R for c in cams]), torch.stack([c.t for c in cams])
+    if heading_deg is not None:
+        # The camera's azimuth about the person (the body faces +z at yaw 0), plus the heading.
+        eye = -(Rc.transpose(1, 2) @ tc[..., None])[..., 0] - centre
+        azim = torch.atan2(eye[:, 0], eye[:, 2])
+        turn = torch.tensor([np.radians(r.uniform(*heading_deg)) for r in rngs], dtype=torch.float32)
+        yaw = torch.stack([torch.zeros_like(azim), azim + turn, torch.zeros_like(azim)], 1)
     go, tr, state = _pose_in_camera(bank, body_pose, betas, yaw, torch.zeros_like(yaw), Rc, tc)
     return _People(body_pose, betas, go, tr, state, K, family)
 
@@ -502,6 +514,7 @@ def person_crops(
     jitter: float = 0.1,
     supersample: int = 2,
     order_threshold_mm: float = 100.0,
+    heading_deg: tuple[float, float] | None = None,
     batch_size: int = 64,
     start: int = 0,
     progress: bool = False,
@@ -513,7 +526,8 @@ def person_crops(
     stands 150–420 px tall. The crop box is the person's keypoint box, padded by
     ``padding``, widened to the crop's aspect ratio and jittered by ``jitter`` (fraction of
     its size) — the top-down protocol (:func:`crop_affine`) — and the person is rendered
-    straight into the crop: the crop's camera is ``affine ∘ K_full``.
+    straight into the crop: the crop's camera is ``affine ∘ K_full``. ``heading_deg`` limits
+    the person's heading relative to the camera (degrees, 0 = facing it; default: any).
 
     Returns:
         ``image (n, H, W, 3) uint8``; ``parts (n, H, W) int8`` (-1 background);
@@ -533,6 +547,11 @@ def person_crops(
     padding = check_number(padding, "padding", low=1.0)
     jitter = check_number(jitter, "jitter", low=0.0, high=0.5)
     supersample = check_int(supersample, "supersample", low=1, high=4)
+    if heading_deg is not None:
+        lo, hi = (check_number(v, "heading_deg", low=-180.0, high=180.0) for v in heading_deg)
+        if lo > hi:
+            raise ValueError(f"heading_deg: expected (lo, hi) with lo <= hi, got {heading_deg!r}")
+        heading_deg = (lo, hi)
     bank = BodyBank.load(body)
     V = bank.rest.shape[0]
     out: dict[str, list] = {}
@@ -543,7 +562,7 @@ def person_crops(
         batches = tqdm(batches, desc="person crops", unit="batch")
     for b0 in batches:
         rngs = [generator(seed, i) for i in range(start + b0, start + min(n, b0 + batch_size))]
-        people = _sample_people(rngs, bank, families, (640, 480))
+        people = _sample_people(rngs, bank, families, (640, 480), heading_deg)
         kp_full = geo.project_points(people.state.joints_of(COCO17), people.K)
         A = crop_affine(kp_full, (w, h), padding, np.stack([r.uniform(-jitter, jitter, 3) for r in rngs]))
         K_crop = geo.affine_to_3x3(A) @ people.K

@@ -245,3 +245,11 @@ def test_hemlets_data_is_consistent_with_its_cameras():
     weak = data.ordinal_only()
     assert float(weak.has_3d.sum()) == 0 and float(weak.depth.abs().sum()) == 0
     assert torch.equal(weak.polarity, data.polarity)
+    # the config's heading range reaches the crops: turned to face the camera, every
+    # person's left shoulder is on the image's right; turned away, on its left
+    from labcore.skeletons import J18
+
+    left, right = J18.joint_names.index("left_shoulder"), J18.joint_names.index("right_shoulder")
+    for heading, sign in (((0.0, 0.0), 1), ((180.0, 180.0), -1)):
+        kp = exp._crops(3, 5, "lab", cfg | {"heading_deg": heading}, False).keypoints
+        assert (sign * (kp[:, left, 0] - kp[:, right, 0]) > 0).all()

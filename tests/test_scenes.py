@@ -99,6 +99,8 @@ def test_person_crops_rejects_bad_arguments():
         scenes.person_crops(1, heading_deg=(30, -30))
     with pytest.raises(ValueError, match="heading_deg"):
         scenes.person_crops(1, heading_deg=(0, 270))
+    with pytest.raises(ValueError, match="heading_deg"):
+        scenes.person_crops(1, heading_deg=(-90, 0, 90))
 
 
 def test_person_crops_heading_relative_to_the_camera():

@@ -548,6 +548,8 @@ def person_crops(
     jitter = check_number(jitter, "jitter", low=0.0, high=0.5)
     supersample = check_int(supersample, "supersample", low=1, high=4)
     if heading_deg is not None:
+        if len(heading_deg) != 2:
+            raise ValueError(f"heading_deg: expected (lo, hi) degrees, got {heading_deg!r}")
         lo, hi = (check_number(v, "heading_deg", low=-180.0, high=180.0) for v in heading_deg)
         if lo > hi:
             raise ValueError(f"heading_deg: expected (lo, hi) with lo <= hi, got {heading_deg!r}")

@@ -47,23 +47,12 @@ from labcore.runtime import Profile, seed_all
 from labcore.runtime import profile as get_profile
 from labcore.train import History
 
-__all__ = ["AUX_WEIGHT", "ORDINAL_WEIGHT", "VARIANTS", "DOMAINS", "config", "J18Crops", "load_data", "build_model", "train_variant", "predict_joints",
-           "evaluate", "run", "gain_table", "summaries"]
+__all__ = ["VARIANTS", "DOMAINS", "config", "J18Crops", "load_data", "build_model", "train_variant",
+           "predict_joints", "evaluate", "run", "gain_table", "summaries"]
 
-#: The weight of the triplet and 2-D heatmap losses (the paper's weights were not found).
-#: ½·MSE averages over every pixel of maps that are mostly zero, so at weight 1 it starts
-#: ~30× below the L1 on the joints and hardly trains the shared trunk; at 100 the terms
-#: start level (one seed, 1000 steps: lab P1 151 mm at 100, 156 mm at 1, 159 mm without).
-AUX_WEIGHT = 100.0
-#: The weight of the ranking loss on the ordinal-only images. Its Δ is in units of r
-#: (100 mm) while the joints are normalised over 2000 mm, so per unit of normalised depth
-#: its gradient is 20× the L1's; 1/20 levels them. At weight 1 (one seed, 900 steps) the
-#: loss stretches depths past r without end and P1 rose by 72 mm on the lab test and 48 mm
-#: on the wild test, although the wild part order rose 8 points.
-ORDINAL_WEIGHT = 0.05
-#: variant → (triplet weight, 2-D heatmap weight, uses the wild ordinal-only images)
-VARIANTS = {"integral": (0.0, 0.0, False), "HEMlets": (AUX_WEIGHT, AUX_WEIGHT, False),
-            "HEMlets + ordinal": (AUX_WEIGHT, AUX_WEIGHT, True)}
+#: variant → (trains the triplet and 2-D heatmap maps, uses the wild ordinal-only images);
+#: the maps' and the ranking loss's weights are ``cfg['map_weight']`` and ``cfg['ordinal_weight']``
+VARIANTS = {"integral": (False, False), "HEMlets": (True, False), "HEMlets + ordinal": (True, True)}
 #: domain → (pose families, background)
 DOMAINS = {
     "lab": (("standing", "walking", "reaching", "arms_raised"), "procedural"),
@@ -91,6 +80,17 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
         "depth_bins": 16,
         "sigma": 1.0,
         "depth_threshold": 100.0,
+        # The paper's loss weights were not found. ½·MSE averages over every pixel of maps
+        # that are mostly zero, so at weight 1 the triplet and 2-D terms start ~30× below
+        # the L1 on the joints and hardly train the shared trunk; at 100 the terms start
+        # level (one seed, 1000 steps: lab P1 151 mm at 100, 156 mm at 1, 159 mm without).
+        "map_weight": 100.0,
+        # The ranking loss's Δ is in units of r (100 mm) while the joints are normalised over
+        # 2000 mm, so per unit of normalised depth its gradient is 20× the L1's; 1/20 levels
+        # them. At weight 1 (one seed, 900 steps) it stretched depths past r without end: P1
+        # rose by 72 mm on the lab test and 48 mm on the wild test, though the wild part
+        # order rose 8 points.
+        "ordinal_weight": 0.05,
         # People turned at most 90° from the camera: the toy body has no face, so at 64 px a
         # back view is the mirror of a front view, left and right (and with them every
         # part's depth order) are a coin toss — measured with any heading: 50 % of the
@@ -184,17 +184,18 @@ def train_variant(variant: str, data: dict[str, J18Crops], cfg: dict[str, Any], 
     """Train one variant of :data:`VARIANTS` (same data, steps and seed for all)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
-    triplet_w, heatmap_w, ordinal = VARIANTS[variant]
+    maps, ordinal = VARIANTS[variant]
+    map_w = cfg["map_weight"] if maps else 0.0
     train_set = J18Crops.concat(data["lab_train"], data["wild_train"]) if ordinal else data["lab_train"]
     seed_all(seed)
-    model = build_model(cfg, hemlets_branch=bool(triplet_w or heatmap_w))
+    model = build_model(cfg, hemlets_branch=maps)
     codec = _codec(cfg)
 
     def loss_fn(m: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         targets = hm.hemlets_targets(codec, batch["keypoints"], batch["visible"], depth=batch["depth"],
                                      polarity=batch["polarity"], has_3d=batch["has_3d"])
         return hm.hemlets_loss(m(batch["images"]), targets,
-                               triplet_weight=triplet_w, heatmap_weight=heatmap_w, ordinal_weight=ORDINAL_WEIGHT,
+                               triplet_weight=map_w, heatmap_weight=map_w, ordinal_weight=cfg["ordinal_weight"],
                                depth_threshold=cfg["depth_threshold"])
 
     history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
@@ -248,7 +249,8 @@ def run(profile: Profile | str | None = None, seeds: Sequence[int] | None = None
         notes=[f"profile {p.name}; lab: {cfg['n_lab_train']} train / {cfg['n_test']} test crops with 3-D; wild: "
                f"{cfg['n_wild_train']} ordinal-only train / {cfg['n_test']} test crops; {cfg['size']}×{cfg['size']}, "
                f"{cfg['steps']} steps × batch {cfg['batch_size']}; r = {cfg['depth_threshold']:g} mm; heading "
-               f"{cfg['heading_deg'][0]:g}…{cfg['heading_deg'][1]:g}°; triplet/2-D loss weight {AUX_WEIGHT:g}; flip test "
+               f"{cfg['heading_deg'][0]:g}…{cfg['heading_deg'][1]:g}°; map loss weight {cfg['map_weight']:g}, ranking {cfg['ordinal_weight']:g}; "
+               f"flip test "
                f"{'on' if cfg['flip_test'] else 'off'}; seeds {list(seeds)}, mean ± std; {seconds:.0f} s in all"],
         meta={"config": cfg, "seeds": list(seeds), "per_seed": per_seed, "seconds": seconds},
     )

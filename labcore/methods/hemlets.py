@@ -378,7 +378,7 @@ def ordinal_depth_loss(depth: Any, polarity: Any, parts: Any = HEMLETS_PARTS, th
     for a part of polarity ``q = ±1`` (a soft "the child is behind / in front"), ``Δ²`` for
     ``q = 0`` (level). Mean over the weighted parts; a scalar tensor. The ``±1`` term never
     saturates — a part already behind by more than ``r`` is still pushed apart — so weigh it
-    against a loss that fixes the depth scale (``labcore.experiments.hemlets.ORDINAL_WEIGHT``).
+    against a loss that fixes the depth scale (``labcore.experiments.hemlets.config()['ordinal_weight']``).
 
     Args:
         depth: ``(N, J)`` predicted depths, mm (root-relative is fine: only differences count).

@@ -224,3 +224,49 @@ def test_body_state_units_and_joint_sets(model):
     assert out.joints_of("coco17").shape == (2, 17, 3)
     j18 = out.joints_of("j18")
     torch.testing.assert_close(j18[:, 17], (j18[:, 11] + j18[:, 14]) / 2)
+
+
+# --------------------------------------------------------------------------- rotation matrices, part of the mesh
+
+
+def _rotmats(n: int, seed: int) -> torch.Tensor:
+    from labcore.geometry import axis_angle_to_matrix
+
+    g = torch.Generator().manual_seed(seed)
+    return axis_angle_to_matrix(torch.randn(n, 24, 3, generator=g) * 0.4)
+
+
+def test_pose_body_matrices_equals_the_axis_angle_path(model):
+    from labcore.body import pose_body_matrices
+    from labcore.geometry import matrix_to_axis_angle
+
+    R = _rotmats(3, 0)
+    betas = torch.randn(3, 10, generator=torch.Generator().manual_seed(1))
+    transl = torch.tensor([[0.1, -0.2, 3.0]]).expand(3, 3)
+    aa = matrix_to_axis_angle(R).reshape(3, 72)
+    ref = pose_body(model, aa[:, :3], aa[:, 3:], betas, transl)
+    mine = pose_body_matrices(model, R, betas, transl)
+    for a, b in ((mine.vertices, ref.vertices), (mine.joints, ref.joints), (mine.keypoints, ref.keypoints)):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="rotmats"):
+        pose_body_matrices(model, R[:, :23])
+    with pytest.raises(ValueError, match="betas"):
+        pose_body_matrices(model, R, torch.zeros(3, 11))
+
+
+def test_partial_body_equals_the_full_model_on_its_vertices(model):
+    from labcore.body import PartialBody, pose_body_matrices
+
+    R = _rotmats(4, 2)
+    betas = torch.randn(4, 10, generator=torch.Generator().manual_seed(3))
+    ids = torch.tensor([6000, 5, 411, 5, 3000])  # any order, repeats allowed, a keypoint vertex among them
+    part = PartialBody(model, ids)(R, betas)
+    full = pose_body_matrices(model, R, betas)
+    assert part.vertices.shape == (4, 5, 3)
+    assert torch.allclose(part.vertices, full.vertices[:, ids], atol=1e-6)
+    assert torch.allclose(part.joints, full.joints, atol=1e-6)
+    assert torch.allclose(part.keypoints, full.keypoints, atol=1e-6)
+    # it skins far fewer vertices than the mesh has
+    assert PartialBody(model, ids)._v_template.shape[0] < model.v_template.shape[0] // 4
+    with pytest.raises(ValueError, match="vertex_ids"):
+        PartialBody(model, torch.tensor([0, 6890]))

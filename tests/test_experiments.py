@@ -238,7 +238,7 @@ def test_hemlets_data_is_consistent_with_its_cameras():
     from labcore.methods.hemlets import part_polarity
 
     cfg = exp.config("ci") | {"n_test": 3}
-    data = exp._crops(3, 5, "wild", cfg, False)
+    data = exp.j18_crops(3, 5, "wild", cfg, False)
     # the crop camera projects the 3-D joints onto the 2-D keypoints (to float32 precision)
     assert torch.allclose(project_points(data.joints3d.double(), data.K.double()).float(), data.keypoints, atol=1e-2)
     assert torch.equal(data.polarity, part_polarity(data.joints3d[..., 2]))
@@ -251,5 +251,42 @@ def test_hemlets_data_is_consistent_with_its_cameras():
 
     left, right = J18.joint_names.index("left_shoulder"), J18.joint_names.index("right_shoulder")
     for heading, sign in (((0.0, 0.0), 1), ((180.0, 180.0), -1)):
-        kp = exp._crops(3, 5, "lab", cfg | {"heading_deg": heading}, False).keypoints
+        kp = exp.j18_crops(3, 5, "lab", cfg | {"heading_deg": heading}, False).keypoints
         assert (sign * (kp[:, left, 0] - kp[:, right, 0]) > 0).all()
+
+
+def test_posh_experiment_tiny_run_and_cli(tmp_path, monkeypatch):
+    from labcore.experiments import posh as exp
+
+    tiny = exp.config("ci") | {"n_lab_train": 6, "n_test": 3, "steps": 2, "batch_size": 4, "regressor_steps": 3,
+                               "regressor_batch_size": 4, "hidden": 8}
+    monkeypatch.setattr(exp, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "posh", "--profile", "ci", "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "posh_ci.json").read_text())
+    assert [(r["inputs"], r["regressor"]) for r in table.rows] == list(exp.VARIANTS.values())
+    assert all(r["seeds"] == 2 and r["MPJPE"] > 0 and r["PVE"] > 0 for r in table.rows)
+    # the ground-truth input has zero input error; HEMlets' has the error of its joints
+    assert all((r["input"] == 0) == (r["inputs"] == "GT joints") for r in table.rows)
+    with pytest.raises(ValueError, match="variant"):
+        exp.train_regressor("HEMlets · quaternions", None, None, tiny)
+
+
+def test_posh_data_targets_are_the_crops_bodies():
+    from labcore.experiments import posh as exp
+    from labcore.methods import posh as ps
+
+    cfg = exp.config("ci") | {"n_lab_train": 3, "n_test": 2}
+    data = exp.load_data(cfg, progress=False)
+    train = data["gt"]["train"]
+    crops = data["crops"]["train"]
+    # the SMPL joints are the crops' 3-D labels (root-relative, mm → m)
+    rel = (crops.joints3d - crops.joints3d[:, :1]) / 1000.0
+    assert torch.allclose(train.gt_joints, rel, atol=1e-5) and torch.equal(train.joints, train.gt_joints)
+    assert train.vertices.shape == (3, 6890, 3) and train.features.shape == (3, 0)
+    assert float(ps.posh_loss(data["body"], {"rotmats": train.rotmats, "betas": train.betas}, train.targets())[0]) < 1e-6
+    reg = exp.build_regressor("GT joints · 6-D, one shot", cfg, train)
+    assert reg.iterations == 1 and reg.rotation == "6d"
+    R, b = reg.split(reg.mean[None])
+    assert torch.allclose(R[0], ps.mean_rotation(train.rotmats), atol=1e-5)
+    assert torch.allclose(b[0], train.betas.mean(0))

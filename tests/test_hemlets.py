@@ -456,6 +456,17 @@ def test_network_shapes_range_and_initial_joints(stride, depth_bins):
     assert torch.allclose(j, soft_argmax(out["volumes"].detach(), grid="hemlets"), atol=1e-7)
 
 
+def test_network_features_are_the_pooled_tail():
+    net = small_net(8, 8).eval()
+    x = torch.randn(2, 3, 32, 32, generator=gen(12))
+    captured = {}
+    net.tail.register_forward_hook(lambda m, i, o: captured.setdefault("tail", o))
+    out = net(x, features=True)
+    assert out["features"].shape == (2, net.tail[0].out_channels)
+    assert torch.allclose(out["features"], captured["tail"].mean(dim=(2, 3)))
+    assert "features" not in net(x) and torch.equal(net(x)["joints"], out["joints"])
+
+
 def test_network_gradient_reaches_backbone():
     net = small_net(16, 8)
     out = net(torch.randn(2, 3, 32, 32, generator=gen(10)))

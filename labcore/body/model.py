@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import smplx
+import smplx.lbs
 import torch
 from smplx.utils import Struct
 
@@ -35,6 +36,8 @@ __all__ = [
     "body_kind",
     "resolve_body_kind",
     "pose_body",
+    "pose_body_matrices",
+    "PartialBody",
     "body_keypoints",
     "vertex_parts",
     "zero_params",
@@ -213,3 +216,100 @@ def pose_body(
     out = model(**params)
     return BodyState(out.vertices, out.joints[:, :24], body_keypoints(out.joints, out.vertices))
 
+
+
+def pose_body_matrices(
+    model: smplx.SMPL,
+    rotmats: torch.Tensor,
+    betas: torch.Tensor | None = None,
+    transl: torch.Tensor | None = None,
+) -> BodyState:
+    """Run the body model on rotation matrices — what a network that predicts rotations
+    hands over (smplx's ``pose2rot=False`` path; differentiable in every argument).
+
+    Args:
+        rotmats: ``(N, 24, 3, 3)``: the global orientation, then the 23 body joints in
+            SMPL's order (:data:`labcore.skeletons.SMPL_JOINT_NAMES`).
+        betas: ``(N, B)`` with ``B ≤ model.num_betas`` (missing ones are zero); default zeros.
+        transl: ``(N, 3)`` metres; default zeros.
+
+    Returns:
+        :class:`BodyState` in metres; the same body as :func:`pose_body` on the axis-angle
+        form of ``rotmats``.
+    """
+    dims: dict[str, int] = {}
+    dev = model.v_template.device
+    R = as_tensor(rotmats, "rotmats", shape=("N", 24, 3, 3), dims=dims, device=dev)
+    n = dims["N"]
+    if betas is None:
+        b = torch.zeros(n, model.num_betas, device=dev)
+    else:
+        b = as_tensor(betas, "betas", shape=("N", None), dims=dims, device=dev)
+        if b.shape[1] > model.num_betas:
+            raise ValueError(f"betas: the model has {model.num_betas} shape coefficients, got {b.shape[1]}")
+        b = torch.nn.functional.pad(b, (0, model.num_betas - b.shape[1]))
+    t = torch.zeros(n, 3, device=dev) if transl is None else as_tensor(transl, "transl", shape=("N", 3), dims=dims,
+                                                                      device=dev)
+    out = model(global_orient=R[:, :1], body_pose=R[:, 1:], betas=b, transl=t, pose2rot=False)
+    return BodyState(out.vertices, out.joints[:, :24], body_keypoints(out.joints, out.vertices))
+
+
+class PartialBody:
+    """The body model skinned on part of its mesh — for training losses that need the joints
+    and a sample of vertices many thousand times (at 32 bodies a step, skinning all 6890
+    vertices is most of a CPU step).
+
+    It runs smplx's own ``lbs`` on a sub-mesh that keeps, besides ``vertex_ids``, every
+    vertex the joints are regressed from and every vertex a keypoint is read from (smplx's
+    21 landmarks and the head top). The joint regressor restricted to those vertices gives
+    the same joints, so joints, keypoints and the chosen vertices equal
+    :func:`pose_body_matrices`' to float precision (a test checks it).
+
+    Args:
+        model: a ``smplx.SMPL`` from :func:`load_body_model`.
+        vertex_ids: ``(K,)`` the vertices to return, in this order.
+
+    Call with ``(rotmats (N, 24, 3, 3), betas (N, B) | None)`` → :class:`BodyState` whose
+    ``vertices`` are ``(N, K, 3)`` (``vertex_ids``), metres, no translation.
+    """
+
+    def __init__(self, model: smplx.SMPL, vertex_ids: torch.Tensor | np.ndarray) -> None:
+        n_verts = model.v_template.shape[0]
+        ids = as_tensor(vertex_ids, "vertex_ids", shape=(None,), dtype=torch.int64)
+        if int(ids.min()) < 0 or int(ids.max()) >= n_verts:
+            raise ValueError(f"vertex_ids: expected indices in [0, {n_verts}), got {int(ids.min())}…{int(ids.max())}")
+        regressed = (model.J_regressor.abs() > 0).any(0).nonzero().ravel().cpu()
+        landmarks = model.vertex_joint_selector.extra_joints_idxs.cpu()
+        keep = torch.cat([ids, regressed, landmarks, torch.tensor([HEAD_TOP_VERTEX])]).unique()
+        position = torch.full((n_verts,), -1, dtype=torch.int64)
+        position[keep] = torch.arange(len(keep))
+        dev = model.v_template.device
+        self.model = model
+        self.num_betas = model.num_betas
+        self.vertex_ids = ids
+        self._out = position[ids].to(dev)
+        self._landmarks = position[landmarks].to(dev)
+        self._head_top = int(position[HEAD_TOP_VERTEX])
+        k = keep.to(dev)
+        cols = (3 * k[:, None] + torch.arange(3, device=dev)).ravel()
+        self._v_template = model.v_template[k]
+        self._shapedirs = model.shapedirs[k]
+        self._posedirs = model.posedirs[:, cols]
+        self._J_regressor = model.J_regressor[:, k]
+        self._lbs_weights = model.lbs_weights[k]
+
+    def __call__(self, rotmats: torch.Tensor, betas: torch.Tensor | None = None) -> BodyState:
+        dims: dict[str, int] = {}
+        dev = self._v_template.device
+        R = as_tensor(rotmats, "rotmats", shape=("N", 24, 3, 3), dims=dims, device=dev)
+        if betas is None:
+            b = torch.zeros(dims["N"], self.num_betas, device=dev)
+        else:
+            b = as_tensor(betas, "betas", shape=("N", None), dims=dims, device=dev)
+            if b.shape[1] > self.num_betas:
+                raise ValueError(f"betas: the model has {self.num_betas} shape coefficients, got {b.shape[1]}")
+            b = torch.nn.functional.pad(b, (0, self.num_betas - b.shape[1]))
+        verts, joints = smplx.lbs.lbs(b, R, self._v_template, self._shapedirs, self._posedirs, self._J_regressor,
+                                      self.model.parents, self._lbs_weights, pose2rot=False)
+        keypoints = torch.cat([joints, verts[:, self._landmarks], verts[:, self._head_top : self._head_top + 1]], 1)
+        return BodyState(verts[:, self._out], joints, keypoints)

@@ -19,6 +19,7 @@ EXPERIMENTS = {
     "sahr_wahr": "sahr_wahr",
     "hsjp": "hsjp",
     "hemlets": "hemlets",
+    "posh": "posh",
 }
 
 

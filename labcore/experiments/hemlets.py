@@ -47,7 +47,7 @@ from labcore.runtime import Profile, seed_all
 from labcore.runtime import profile as get_profile
 from labcore.train import History
 
-__all__ = ["VARIANTS", "DOMAINS", "config", "J18Crops", "load_data", "build_model", "train_variant",
+__all__ = ["VARIANTS", "DOMAINS", "config", "J18Crops", "person_crops", "j18_crops", "load_data", "build_model", "train_variant",
            "predict_joints", "evaluate", "run", "gain_table", "summaries"]
 
 #: variant → (trains the triplet and 2-D heatmap maps, uses the wild ordinal-only images);
@@ -136,10 +136,17 @@ class J18Crops:
         return J18Crops(*(torch.cat([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)))
 
 
-def _crops(n: int, seed: int, domain: str, cfg: dict[str, Any], progress: bool) -> J18Crops:
+def person_crops(n: int, seed: int, domain: str, cfg: dict[str, Any], progress: bool = True) -> dict[str, np.ndarray]:
+    """The :class:`~labcore.data.datasets.PersonCrops` arrays of a domain (cached on disk),
+    every label included — HEMlets PoSh reads the SMPL parameters of the same crops."""
     families, background = DOMAINS[domain]
-    a = PersonCrops(n, seed=seed, size=cfg["size"], skeleton="j18", families=families, background=background,
-                    heading_deg=cfg["heading_deg"], progress=progress).arrays
+    return PersonCrops(n, seed=seed, size=cfg["size"], skeleton="j18", families=families, background=background,
+                       heading_deg=cfg["heading_deg"], progress=progress).arrays
+
+
+def j18_crops(n: int, seed: int, domain: str, cfg: dict[str, Any], progress: bool = True) -> J18Crops:
+    """``n`` crops of a domain as :class:`J18Crops` (full 3-D labels)."""
+    a = person_crops(n, seed, domain, cfg, progress)
     joints3d = torch.from_numpy(a["joints3d_j18"]).float()
     depth = joints3d[..., 2].clone()
     K = geometry.affine_to_3x3(torch.from_numpy(a["affine"]).double()) @ torch.from_numpy(a["K_full"]).double()
@@ -159,10 +166,10 @@ def load_data(cfg: dict[str, Any], progress: bool = True) -> dict[str, J18Crops]
     """``lab_train``, ``lab_test``, ``wild_train`` (ordinal only) and ``wild_test``."""
     s = cfg["data_seed"]
     return {
-        "lab_train": _crops(cfg["n_lab_train"], s, "lab", cfg, progress),
-        "lab_test": _crops(cfg["n_test"], s + 1, "lab", cfg, progress),
-        "wild_train": _crops(cfg["n_wild_train"], s + 2, "wild", cfg, progress).ordinal_only(),
-        "wild_test": _crops(cfg["n_test"], s + 3, "wild", cfg, progress),
+        "lab_train": j18_crops(cfg["n_lab_train"], s, "lab", cfg, progress),
+        "lab_test": j18_crops(cfg["n_test"], s + 1, "lab", cfg, progress),
+        "wild_train": j18_crops(cfg["n_wild_train"], s + 2, "wild", cfg, progress).ordinal_only(),
+        "wild_test": j18_crops(cfg["n_test"], s + 3, "wild", cfg, progress),
     }
 
 

@@ -317,7 +317,10 @@ class HEMletsNet(nn.Module):
             if m is not backbone:
                 init_pose_weights(m)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, features: bool = False) -> dict[str, torch.Tensor]:
+        """The dict of the class docstring; ``features=True`` adds ``features (N, C)``: the
+        tail's output (the last map every joint's volume is read from), averaged over the
+        image — what HEMlets PoSh's regressor may take besides the joints."""
         x = self.backbone(images)
         feat = self.feature(x)
         n, _, h, w = feat.shape
@@ -327,7 +330,10 @@ class HEMletsNet(nn.Module):
             feat = torch.cat([feat, self.fbi_encoder(fbi)], dim=1)
             p3 = 3 * self.num_parts
             out = {"triplets": fbi[:, :p3].reshape(n, self.num_parts, 3, h, w), "heatmaps": fbi[:, p3:]}
-        volumes = self.volume(self.tail(feat)).view(n, self.num_joints, self.depth_bins, h, w)
+        tail = self.tail(feat)
+        volumes = self.volume(tail).view(n, self.num_joints, self.depth_bins, h, w)
+        if features:
+            out["features"] = tail.mean(dim=(2, 3))
         return out | {"volumes": volumes, "joints": soft_argmax(volumes, grid="hemlets")}
 
 

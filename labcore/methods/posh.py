@@ -299,6 +299,7 @@ def posh_loss(body_model: smplx.SMPL | PartialBody, outputs: dict[str, Any], tar
 # ----------------------------------------------------------------------------- 5. metrics
 
 
+@torch.no_grad()
 def evaluate_smpl(pred: dict[str, Any], gt: dict[str, Any], joints: int = EVAL_JOINTS) -> dict[str, float]:
     """PoSh's metrics on bodies from :func:`smpl_output` (metres in, mm out):
 

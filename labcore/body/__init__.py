@@ -9,8 +9,8 @@
 from labcore.body.model import (
     M_TO_MM,
     SMPL_DIR_ENV,
-    PartialBody,
     BodyState,
+    PartialBody,
     body_keypoints,
     body_kind,
     load_body_model,

@@ -219,7 +219,7 @@ def pose_body(
 
 
 def pose_body_matrices(
-    model: smplx.SMPL,
+    model: smplx.SMPL | PartialBody,
     rotmats: torch.Tensor,
     betas: torch.Tensor | None = None,
     transl: torch.Tensor | None = None,
@@ -235,8 +235,15 @@ def pose_body_matrices(
 
     Returns:
         :class:`BodyState` in metres; the same body as :func:`pose_body` on the axis-angle
-        form of ``rotmats``.
+        form of ``rotmats``. ``model`` may be a :class:`PartialBody`: then ``vertices`` are
+        its ``vertex_ids`` only.
     """
+    if isinstance(model, PartialBody):
+        state = model(rotmats, betas)
+        if transl is None:
+            return state
+        t = as_tensor(transl, "transl", shape=(state.joints.shape[0], 3)).to(state.joints)[:, None]
+        return BodyState(state.vertices + t, state.joints + t, state.keypoints + t)
     dims: dict[str, int] = {}
     dev = model.v_template.device
     R = as_tensor(rotmats, "rotmats", shape=("N", 24, 3, 3), dims=dims, device=dev)

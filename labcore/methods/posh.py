@@ -224,10 +224,7 @@ def smpl_output(body_model: smplx.SMPL | PartialBody, rotmats: Any, betas: Any) 
     ``body_model`` is a ``smplx.SMPL`` (all 6890 vertices) or a
     :class:`~labcore.body.PartialBody` (the same joints, and only its ``vertex_ids``: what
     training uses, 7× faster on a CPU)."""
-    if isinstance(body_model, PartialBody):
-        state = body_model(rotmats, betas)
-    else:
-        state = pose_body_matrices(body_model, rotmats, betas)
+    state = pose_body_matrices(body_model, rotmats, betas)
     joints = J18.from_body(state.keypoints)
     pelvis = joints[:, 0]
     return {"joints": joints - pelvis[:, None], "vertices": state.vertices - pelvis[:, None], "pelvis": pelvis}

@@ -290,3 +290,46 @@ def test_posh_data_targets_are_the_crops_bodies():
     R, b = reg.split(reg.mean[None])
     assert torch.allclose(R[0], ps.mean_rotation(train.rotmats), atol=1e-5)
     assert torch.allclose(b[0], train.betas.mean(0))
+
+
+def test_eventhpe_experiment_tiny_run_and_cli(tmp_path, monkeypatch):
+    from labcore.experiments import eventhpe as exp
+
+    tiny = exp.config("ci") | {"n_train": 2, "n_test": 1, "steps_per_clip": 2, "flownet_steps": 2,
+                               "shapenet_steps": 2, "flownet_batch_size": 2}
+    monkeypatch.setattr(exp, "config", lambda profile=None: tiny)
+    rc = cli.main(["reproduce", "eventhpe", "--profile", "ci", "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    table = Table.from_json((tmp_path / "eventhpe_ci.json").read_text())
+    assert table.column("variant") == list(exp.VARIANTS)
+    assert all(r["seeds"] == 2 and r["MPJPE"] > 0 and r["PVE"] > 0 and 0 <= r["PCK"] <= 100 for r in table.rows)
+    flow = table.meta["flow"]
+    assert len(flow) == 2 and all(f["zero_person"] > 0 for f in flow)
+    with pytest.raises(ValueError, match="variant"):
+        exp.train_shapenet("with flow only", None, None, None, tiny)
+
+
+def test_eventhpe_clips_are_consistent():
+    from labcore.data import events as ev
+    from labcore.experiments import eventhpe as exp
+    from labcore.geometry import project_points
+
+    cfg = exp.config("ci") | {"n_train": 2, "n_test": 1, "steps_per_clip": 3}
+    clips = exp.load_data(cfg, progress=False)["train"]
+    assert clips.events.shape == (2, 3, 8, 64, 64) and clips.gray.shape == (2, 4, 1, 64, 64)
+    # binary frames: an event in a step's interval lights its pixel in one of the 8 partitions
+    gray = clips.gray[0, :, 0].numpy()
+    times = np.arange(4) / cfg["fps"]
+    events, frames = exp.clip_events(gray, times, cfg, seed=0)
+    assert np.array_equal(frames, clips.events[0].numpy()) and len(events) == int(clips.n_events[0])
+    first = events[events["t"] <= round(1e6 / cfg["fps"])]
+    lit = frames[0].max(0) > 0
+    assert lit[first["y"], first["x"]].all() and int(lit.sum()) == len(set(zip(first["x"], first["y"])))
+    # the rotations and translation pose the body onto its 3-D joints
+    from labcore.body import load_body_model, pose_body_matrices
+
+    body = load_body_model("auto")
+    state = pose_body_matrices(body, clips.rotmats[0], clips.betas[:1].expand(4, -1), clips.transl[0])
+    assert torch.allclose(state.joints, clips.joints3d[0], atol=1e-4)
+    assert project_points(clips.joints3d[0], clips.K[0]).shape == (4, 24, 2)
+    assert ev.EVENT_DTYPE == events.dtype

@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "hsjp": "hsjp",
     "hemlets": "hemlets",
     "posh": "posh",
+    "eventhpe": "eventhpe",
 }
 
 

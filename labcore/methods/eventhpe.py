@@ -307,6 +307,15 @@ def flow_coherence_loss(shape_flow: torch.Tensor, optical_flow: torch.Tensor, th
 # ----------------------------------------------------------------------------- 3. ShapeNet
 
 
+def _per_sample(K: Any, batch: int) -> torch.Tensor:
+    """Intrinsics ``(3, 3)`` or ``(B, 3, 3)`` → a shape that broadcasts over ``(B, T, V, 3)`` points."""
+    k = as_tensor(K, "K", shape=(..., 3, 3), dtype=None)
+    if k.dim() == 2:
+        return k
+    as_tensor(k, "K", shape=(batch, 3, 3), dtype=None)
+    return k[:, None]
+
+
 def accumulate_rotations(initial: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
     """``delta_rotmat_to_rotmat``: ``R_t = ΔR_t · R_{t−1}`` with ``R_0 = initial``.
 
@@ -350,7 +359,8 @@ class ShapeNet(nn.Module):
         frame_encoder: ``(N, 1, H, W) → (N, F)`` for the first gray frame (officially a
             pretrained HMR's 2048-d feature); default the same small CNN on 1 channel.
 
-    ``forward(events (B, T, C, H, W), init, gray0 (B, 1, H, W), flow (B, T, 2, H, W) | None)``
+    ``forward(events (B, T, C, H, W), init, gray0 (B, 1, H, W), flow (B, T, 2, H, W) | None,
+    K (B, 3, 3) | None)`` (``K``: per-clip cameras, default the one given at construction)
     where ``init`` holds the first frame's ``rotmats (B, 24, 3, 3)``, ``betas (B, 10)`` and
     ``transl (B, 3)`` metres → dict:
 
@@ -386,7 +396,7 @@ class ShapeNet(nn.Module):
             self.dectrans.bias.zero_()
 
     def forward(self, events: torch.Tensor, init: dict[str, torch.Tensor], gray0: torch.Tensor,
-                flow: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                flow: torch.Tensor | None = None, K: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         dims: dict[str, int] = {}
         ev = as_tensor(events, "events", shape=("B", "T", self.event_channels, "H", "W"), dims=dims, dtype=None)
         b, t, _, h, w = ev.shape
@@ -416,7 +426,7 @@ class ShapeNet(nn.Module):
         joints = state.joints.reshape(b, t, 24, 3) + tr[:, :, None]
         verts = torch.cat([(first.vertices + T0[:, None])[:, None], verts], dim=1)
         scale = torch.tensor(self.image_size, dtype=joints.dtype, device=joints.device)
-        joints2d = project_points(joints, self.K.to(joints)) / scale
+        joints2d = project_points(joints, _per_sample(self.K if K is None else K, b).to(joints)) / scale
         return {"rotmats": rotmats, "trans": trans, "delta_trans": delta_trans, "joints3d": joints,
                 "vertices": verts, "joints2d": joints2d}
 
@@ -433,7 +443,8 @@ def shapenet_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Ten
     * ``joints2d`` — MSE between ``clamp(joints2d, 0, 1)`` and ``targets['joints2d']``;
     * ``flow`` — :func:`flow_coherence_loss` between the vertices' projected motion and
       ``flow (B, T, 2, H, W)`` sampled at the vertices' projections at step t (detached),
-      with ``K`` and ``threshold`` (:func:`flow_threshold`); needs ``vertices (B, T+1, V, 3)``;
+      with ``K`` (``(3, 3)`` or per clip ``(B, 3, 3)``) and ``threshold``
+      (:func:`flow_threshold`); needs ``vertices (B, T+1, V, 3)``;
     * ``delta_trans`` — mean of the squared translation deltas (weight 0 officially).
 
     A term with weight 0 is not computed. Returns ``(total, {term: weighted value})``.
@@ -458,7 +469,7 @@ def shapenet_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Ten
         if flow is None or K is None or threshold is None:
             raise ValueError("shapenet_loss: the flow term needs flow=, K= and threshold= (or weights={'flow': 0})")
         verts = outputs["vertices"]
-        uv = project_points(verts, as_tensor(K, "K", shape=(3, 3)).to(verts))
+        uv = project_points(verts, _per_sample(K, verts.shape[0]).to(verts))
         # a vertex behind the camera projects to inf: give it no motion and a place outside
         # the image (flow 0 there, so the mask drops it)
         seen = torch.isfinite(uv).all(-1, keepdim=True)

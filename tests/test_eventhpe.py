@@ -123,6 +123,9 @@ def test_flownet_pyramid_shapes_and_tanh_scaling():
         net(torch.rand(1, 6, 32, 32))
     with pytest.raises(ValueError, match="base_channels"):
         E.FlowNet(base_channels=7)
+    still = E.FlowNet(in_channels=8, base_channels=8, head_init_scale=0.0)
+    with torch.no_grad():
+        assert all(float(f.abs().max()) == 0.0 for f in still(x))
 
 
 # ----------------------------------------------------------------------------- flow coherence

@@ -217,9 +217,14 @@ class FlowNet(nn.Module):
     level (the official scaling: the same range at every level). ``H`` and ``W`` must be
     multiples of ``2^num_layers``; ``dt`` (a number or ``(N,)``) is the frame gap in units of
     the training's base gap. Official: ``OpticalFlowNet(8, 2, 4, 32)`` at 256 px.
+
+    ``head_init_scale`` multiplies the flow heads' initial weights (1 = PyTorch's default, as
+    the official code): with the ``H/dt`` scaling the default start is a flow of several
+    pixels, more than a small clip's motion; 0.01 starts near zero flow.
     """
 
-    def __init__(self, in_channels: int = 8, base_channels: int = 32, num_layers: int = 4) -> None:
+    def __init__(self, in_channels: int = 8, base_channels: int = 32, num_layers: int = 4,
+                 head_init_scale: float = 1.0) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", low=1)
         base = check_int(base_channels, "base_channels", low=2)
@@ -237,6 +242,10 @@ class FlowNet(nn.Module):
             c_out = widths[-1] // 2 ** (i + 1)
             self.decoders.append(_decoder_block(c_in, c_out))
             self.flows.append(nn.Sequential(nn.Conv2d(c_out, 2, 1, bias=False), nn.Tanh()))
+        scale = check_number(head_init_scale, "head_init_scale", low=0.0)
+        with torch.no_grad():
+            for head in self.flows:
+                head[0].weight.mul_(scale)
 
     def forward(self, events: torch.Tensor, dt: float | torch.Tensor = 1.0) -> list[torch.Tensor]:
         dims: dict[str, int] = {}

@@ -32,7 +32,7 @@ MAX_POINTS = 6000
 
 
 @functools.lru_cache(maxsize=8)
-def _clip(seed: int, frames: int = 9, size: int = 64, fps: float = 15.0) -> dict[str, np.ndarray]:
+def _clip(seed: int, frames: int = 9, size: int = 64, fps: float = 7.5) -> dict[str, np.ndarray]:
     from labcore.data.scenes import motion_frames
 
     return motion_frames(seed, n_frames=frames, fps=fps, size=(size, size))

@@ -127,3 +127,21 @@ def test_motion_clips_items(cache):
     assert item["flow"].shape == (2, 2, 48, 48) and item["flow_valid"].shape == (2, 48, 48)
     assert item["joints3d"].shape == (3, 24, 3) and item["K"].shape == (3, 3)
     assert torch.all(item["times"][1:] > item["times"][:-1])
+
+
+def test_tensor_fields_and_rows_index_the_first_axis():
+    from dataclasses import dataclass
+
+    from labcore.data.datasets import TensorFields, TensorRows
+
+    @dataclass
+    class Pair(TensorFields):
+        a: torch.Tensor
+        b: torch.Tensor
+
+    p = Pair(torch.arange(6).reshape(3, 2), torch.arange(3) * 10)
+    assert len(p) == 3 and torch.equal(p[1]["a"], torch.tensor([2, 3])) and int(p[2]["b"]) == 20
+    rows = TensorRows({"x": torch.arange(4), "y": torch.ones(4, 2)})
+    assert len(rows) == 4 and int(rows[3]["x"]) == 3 and rows[0]["y"].shape == (2,)
+    with pytest.raises(ValueError, match="common first axis"):
+        TensorRows({"x": torch.arange(4), "y": torch.ones(3)})

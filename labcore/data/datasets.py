@@ -22,6 +22,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from labcore.data.io import read_npz, write_npz
 from labcore.runtime import generator
 from labcore.skeletons import COCO17, get_skeleton
 
-__all__ = ["DATA_VERSION", "cache_dir", "cached_arrays", "crowd_arrays", "crowd_coco", "PersonCrops", "CrowdScenes", "MotionClips"]
+__all__ = ["DATA_VERSION", "cache_dir", "cached_arrays", "crowd_arrays", "crowd_coco", "PersonCrops", "CrowdScenes", "MotionClips",
+           "TensorFields", "TensorRows"]
 
 #: Bump when generation changes, so that old caches are not reused.
 DATA_VERSION = 2
@@ -82,6 +84,36 @@ def _steps(n: int, progress: bool, desc: str, unit: str):
     from tqdm.auto import tqdm
 
     return tqdm(range(n), desc=desc, unit=unit)
+
+
+class TensorFields:
+    """Mixin for a dataclass of tensors that share their first axis (the samples): ``len`` is
+    that axis and item ``i`` is ``{field: tensor[i]}`` — a map-style dataset for
+    :func:`labcore.train.fit`. The experiments' data holders (e.g. HEMlets' ``J18Crops``)
+    are such dataclasses."""
+
+    def __len__(self) -> int:
+        return int(getattr(self, fields(self)[0].name).shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name)[i] for f in fields(self)}
+
+
+class TensorRows(Dataset):
+    """A dict of tensors sharing their first axis as a map-style dataset (item ``i`` is
+    ``{key: tensor[i]}``) — for batches assembled on the fly."""
+
+    def __init__(self, data: dict[str, torch.Tensor]) -> None:
+        sizes = {k: int(v.shape[0]) for k, v in data.items()}
+        if not sizes or len(set(sizes.values())) != 1:
+            raise ValueError(f"data: expected tensors with one common first axis, got {sizes}")
+        self.data = data
+
+    def __len__(self) -> int:
+        return int(next(iter(self.data.values())).shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.data.items()}
 
 
 class _Synthetic(Dataset):

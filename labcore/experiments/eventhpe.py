@@ -34,7 +34,7 @@ import torch
 
 from labcore.body import PartialBody, load_body_model, pose_body_matrices
 from labcore.data import events as ev
-from labcore.data.datasets import MotionClips
+from labcore.data.datasets import MotionClips, TensorFields, TensorRows
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import predict, train
 from labcore.geometry import project_points
@@ -92,7 +92,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
 
 
 @dataclass
-class Clips:
+class Clips(TensorFields):
     """Motion clips ready for both stages (``N`` clips, ``T`` steps, ``H×W`` pixels):
 
     ``events (N, T, 8, H, W)`` EventHPE's binary frames of each step; ``gray (N, T+1, 1, H,
@@ -112,11 +112,6 @@ class Clips:
     K: torch.Tensor
     n_events: torch.Tensor
 
-    def __len__(self) -> int:
-        return int(self.events.shape[0])
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name)[i] for f in fields(self)}
 
 
 def clip_events(gray: np.ndarray, times: np.ndarray, cfg: dict[str, Any], seed: int = 0
@@ -168,7 +163,7 @@ def load_data(cfg: dict[str, Any], progress: bool = True) -> dict[str, Clips]:
 
 
 @dataclass
-class FlowPairs:
+class FlowPairs(TensorFields):
     """Every step of every clip as a FlowNet sample: ``events (M, 8, H, W)``, ``frame1``,
     ``frame2 (M, 1, H, W)``, true ``flow (M, 2, H, W)`` and ``valid (M, H, W)``."""
 
@@ -178,11 +173,6 @@ class FlowPairs:
     flow: torch.Tensor
     valid: torch.Tensor
 
-    def __len__(self) -> int:
-        return int(self.events.shape[0])
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name)[i] for f in fields(self)}
 
 
 def flow_pairs(clips: Clips) -> FlowPairs:
@@ -238,17 +228,6 @@ def _with_flow(clips: Clips, flow: torch.Tensor) -> dict[str, torch.Tensor]:
     return {f.name: getattr(clips, f.name) for f in fields(clips)} | {"pred_flow": flow}
 
 
-class _Rows(torch.utils.data.Dataset):
-    def __init__(self, data: dict[str, torch.Tensor]) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return int(next(iter(self.data.values())).shape[0])
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: v[i] for k, v in self.data.items()}
-
-
 def build_shapenet(body: smplx.SMPL | PartialBody, clips: Clips, cfg: dict[str, Any]) -> eh.ShapeNet:
     """ShapeNet for the clips (each clip's camera is passed with it; the first is the default)."""
     return eh.ShapeNet(body, clips.K[0], (cfg["size"], cfg["size"]), cfg["event_channels"],
@@ -274,7 +253,7 @@ def train_shapenet(variant: str, body: smplx.SMPL, clips: Clips, flow: torch.Ten
         return eh.shapenet_loss(out, _targets(batch, size), K=batch["K"], flow=batch["pred_flow"],
                                 threshold=cfg["flow_threshold"], weights=weights)
 
-    history = train(net, loss_fn, _Rows(_with_flow(clips, flow)), steps=cfg["shapenet_steps"],
+    history = train(net, loss_fn, TensorRows(_with_flow(clips, flow)), steps=cfg["shapenet_steps"],
                     batch_size=cfg["shapenet_batch_size"], lr=cfg["shapenet_lr"], seed=seed,
                     desc=f"ShapeNet {variant} seed {seed}", progress=progress)
     return net, history

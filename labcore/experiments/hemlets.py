@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from labcore import geometry
-from labcore.data.datasets import PersonCrops
+from labcore.data.datasets import PersonCrops, TensorFields
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import predict, train
 from labcore.methods import hemlets as hm
@@ -102,7 +102,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
 
 
 @dataclass
-class J18Crops:
+class J18Crops(TensorFields):
     """J18 person crops with what HEMlets trains and scores on (a map-style dataset).
 
     ``images (N, 3, H, W)`` [0, 1]; ``keypoints (N, 18, 2)`` px; ``visible (N, 18)``;
@@ -120,11 +120,6 @@ class J18Crops:
     joints3d: torch.Tensor
     K: torch.Tensor
 
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name)[i] for f in fields(self)}
 
     def ordinal_only(self) -> J18Crops:
         """The same crops labelled with depth order only: depths zeroed, ``has_3d = 0``."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import smplx
 import torch
 
 from labcore.body import PartialBody, load_body_model
+from labcore.data.datasets import TensorFields
 from labcore.experiments import hemlets as hx
 from labcore.experiments.table import Table, aggregate
 from labcore.experiments.topdown import predict, train
@@ -78,7 +79,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
 
 
 @dataclass
-class PoshSet:
+class PoshSet(TensorFields):
     """What the regressor trains and is scored on (a map-style dataset).
 
     ``joints (N, 18, 3)`` the input 3-D joints, metres, root-relative; ``features (N, C)``
@@ -93,11 +94,6 @@ class PoshSet:
     gt_joints: torch.Tensor
     vertices: torch.Tensor
 
-    def __len__(self) -> int:
-        return int(self.joints.shape[0])
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name)[i] for f in fields(self)}
 
     def with_inputs(self, joints: torch.Tensor, features: torch.Tensor) -> PoshSet:
         """The same targets with other input joints and features."""

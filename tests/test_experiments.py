@@ -13,10 +13,15 @@ import torch
 
 from labcore import cli
 from labcore.experiments import get_experiment, simdr_vs_heatmap
-from labcore.experiments.table import Table, aggregate
+from labcore.experiments.table import Table, aggregate, mean_std
 from labcore.experiments.topdown import CropSet, crops_at_sizes, evaluate_keypoints, split
 from labcore.methods import simdr
 from labcore.viz import localisation
+
+
+def test_mean_std_by_hand():
+    assert mean_std("d", [1.0, 2.0, 6.0]) == {"d": 3.0, "d_std": pytest.approx((7.0) ** 0.5)}  # (4+1+9)/2 = 7
+    assert mean_std("d", [5.0]) == {"d": 5.0} and mean_std("d", []) == {}
 
 
 def test_aggregate_mean_and_sample_std_by_hand():

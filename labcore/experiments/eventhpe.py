@@ -35,7 +35,7 @@ import torch
 from labcore.body import PartialBody, load_body_model, pose_body_matrices
 from labcore.data import events as ev
 from labcore.data.datasets import MotionClips, TensorFields, TensorRows
-from labcore.experiments.table import Table, aggregate
+from labcore.experiments.table import Table, aggregate, mean_std
 from labcore.experiments.topdown import predict, train
 from labcore.geometry import project_points
 from labcore.methods import eventhpe as eh
@@ -344,21 +344,14 @@ def change_table(result: Table) -> Table:
     rows = []
     for key in ("MPJPE", "PEL-MPJPE", "PA-MPJPE", "PVE", "PCK"):
         d = [a[key] - b[key] for a, b in pairs]
-        if not d:
-            continue
-        row = {"metric": key, "change": float(np.mean(d)), "better_seeds": int(sum((x > 0) if key == "PCK" else (x < 0)
-                                                                                  for x in d))}
-        if len(d) > 1:
-            row["change_std"] = float(np.std(d, ddof=1))
-        rows.append(row)
+        if d:
+            better = sum((x > 0) if key == "PCK" else (x < 0) for x in d)
+            rows.append({"metric": key, **mean_std("change", d), "better_seeds": int(better)})
     flow = result.meta.get("flow", [])
     if flow:
         d = [f["EPE_person"] - f["zero_person"] for f in flow]
-        row = {"metric": "FlowNet EPE − zero-flow EPE (person, px)", "change": float(np.mean(d)),
-               "better_seeds": int(sum(x < 0 for x in d))}
-        if len(d) > 1:
-            row["change_std"] = float(np.std(d, ddof=1))
-        rows.append(row)
+        rows.append({"metric": "FlowNet EPE − zero-flow EPE (person, px)", **mean_std("change", d),
+                     "better_seeds": int(sum(x < 0 for x in d))})
     return Table(
         "EventHPE: with minus without the flow coherence loss, paired by seed (mm; PCK in points)",
         ["metric", "change", "better_seeds"],

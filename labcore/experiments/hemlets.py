@@ -39,7 +39,7 @@ import torch
 
 from labcore import geometry
 from labcore.data.datasets import PersonCrops, TensorFields
-from labcore.experiments.table import Table, aggregate
+from labcore.experiments.table import Table, aggregate, mean_std
 from labcore.experiments.topdown import predict, train
 from labcore.methods import hemlets as hm
 from labcore.nn import ResNet
@@ -270,12 +270,8 @@ def gain_table(result: Table) -> Table:
                      if r["test"] == test and r["variant"] == variant and r["seed"] in base]
             pct = [100.0 * (r["P1"] / base[r["seed"]]["P1"] - 1.0) for r in per_seed
                    if r["test"] == test and r["variant"] == variant and r["seed"] in base]
-            if not diffs:
-                continue
-            row = {"test": test, "variant": variant, "dP1": float(np.mean(diffs)), "dP1_pct": float(np.mean(pct))}
-            if len(diffs) > 1:
-                row["dP1_std"] = float(np.std(diffs, ddof=1))
-            rows.append(row)
+            if diffs:
+                rows.append({"test": test, "variant": variant, **mean_std("dP1", diffs), "dP1_pct": float(np.mean(pct))})
     return Table(
         "HEMlets: P1 change against integral regression (paired by seed; negative is better)",
         ["test", "variant", "dP1", "dP1_pct"],

@@ -36,7 +36,7 @@ import torch
 from labcore.body import PartialBody, load_body_model
 from labcore.data.datasets import TensorFields
 from labcore.experiments import hemlets as hx
-from labcore.experiments.table import Table, aggregate
+from labcore.experiments.table import Table, aggregate, mean_std
 from labcore.experiments.topdown import predict, train
 from labcore.methods import hemlets as hm
 from labcore.methods import posh as ps
@@ -249,12 +249,8 @@ def change_table(result: Table) -> Table:
                 continue
             vs_ref = [r["MPJPE"] - base[r["seed"]]["MPJPE"] for r in mine]
             vs_input = [r["MPJPE"] - r["input"] for r in mine]
-            row = {"inputs": inputs, "regressor": regressor, "vs_reference": float(np.mean(vs_ref)),
-                   "vs_input": float(np.mean(vs_input))}
-            if len(mine) > 1:
-                row["vs_reference_std"] = float(np.std(vs_ref, ddof=1))
-                row["vs_input_std"] = float(np.std(vs_input, ddof=1))
-            rows.append(row)
+            rows.append({"inputs": inputs, "regressor": regressor, **mean_std("vs_reference", vs_ref),
+                         **mean_std("vs_input", vs_input)})
     return Table(
         "HEMlets PoSh: MPJPE changes, paired by seed (mm; negative is better)",
         ["inputs", "regressor", "vs_reference", "vs_input"],

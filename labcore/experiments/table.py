@@ -19,7 +19,7 @@ import numpy as np
 
 from labcore.data.io import atomic_write
 
-__all__ = ["Table", "aggregate"]
+__all__ = ["Table", "aggregate", "mean_std"]
 
 
 def _fmt(value: Any, digits: int) -> str:
@@ -170,6 +170,18 @@ class Table:
         return self.to_markdown()
 
 
+def mean_std(key: str, values: Sequence[float]) -> dict[str, float]:
+    """``{key: mean}`` plus ``{key_std: sample std (ddof=1)}`` when there are two or more
+    values — the cells of a mean ± std row (empty values give ``{}``)."""
+    vals = np.asarray([float(v) for v in values], dtype=np.float64)
+    if len(vals) == 0:
+        return {}
+    out = {key: float(vals.mean())}
+    if len(vals) > 1:
+        out[f"{key}_std"] = float(vals.std(ddof=1))
+    return out
+
+
 def aggregate(per_seed: Sequence[Mapping[str, Any]], keys: Sequence[str], by: Sequence[str]) -> list[dict[str, Any]]:
     """Average per-seed rows into one row per group.
 
@@ -191,12 +203,7 @@ def aggregate(per_seed: Sequence[Mapping[str, Any]], keys: Sequence[str], by: Se
     for ident, rows in groups.items():
         row: dict[str, Any] = dict(zip(by, ident))
         for k in keys:
-            vals = np.array([float(r[k]) for r in rows if r.get(k) is not None], dtype=np.float64)
-            if len(vals) == 0:
-                continue
-            row[k] = float(vals.mean())
-            if len(vals) > 1:
-                row[f"{k}_std"] = float(vals.std(ddof=1))
+            row.update(mean_std(k, [r[k] for r in rows if r.get(k) is not None]))
         row["seeds"] = len(rows)
         out.append(row)
     return out

@@ -55,12 +55,12 @@ from labcore.checks import (
     check_size2,
 )
 from labcore.data.formats import (
-    _keypoint_category,
-    _validate_coco,
     coco_to_arrays,
     find_coco_images,
+    keypoint_category,
     keypoint_results,
     read_coco,
+    validate_coco,
     write_coco,
 )
 from labcore.data.io import atomic_write
@@ -303,13 +303,13 @@ class CocoCrops:
             max_people = check_int(max_people, "max_people", low=1)
 
         if isinstance(annotations, dict):
-            _validate_coco(annotations, "annotations")
+            validate_coco(annotations, "annotations")
             coco, ann_file = annotations, None
         else:
             ann_file = _find_annotations(root, annotations)
             coco = read_coco(ann_file)
         self.coco, self.annotation_file = coco, ann_file
-        self.category_id, k = _keypoint_category(coco, category_id)
+        self.category_id, k = keypoint_category(coco, category_id)
         if k == 0:
             raise ValueError(
                 f"category_id: category {self.category_id} has no keypoints; expected a COCO "

@@ -90,6 +90,8 @@ __all__ = [
     "make_coco",
     "write_coco",
     "read_coco",
+    "validate_coco",
+    "keypoint_category",
     "coco_to_arrays",
     "keypoint_results",
     "find_coco_images",
@@ -285,7 +287,7 @@ def make_coco(
         "annotations": list(annotations),
         "categories": [sk.coco_category(check_int(category_id, "category_id", low=1))],
     }
-    _validate_coco(coco, "make_coco")
+    validate_coco(coco, "make_coco")
     return coco
 
 
@@ -307,7 +309,7 @@ _REQUIRED_ANN = (
 )
 
 
-def _validate_coco(coco: Any, where: str) -> None:
+def validate_coco(coco: Any, where: str) -> None:
     """Check a COCO keypoints dict; raise ``ValueError``/``TypeError`` naming the field.
 
     ``where`` (a file name or a function name) starts every message. Per-annotation checks
@@ -492,7 +494,7 @@ def write_coco(coco: dict, path: PathLike, indent: int | None = None) -> Path:
     ``os.replace``: a failed write leaves an existing ``path`` intact. Parent folders are
     created. ``indent=None`` writes compact JSON (as COCO's own files). Returns the path.
     """
-    _validate_coco(coco, f"write_coco({Path(path).name})")
+    validate_coco(coco, f"write_coco({Path(path).name})")
 
     def dump(f: IO) -> None:
         json.dump(coco, f, indent=indent, allow_nan=False, default=_json_default)
@@ -523,11 +525,14 @@ def read_coco(path: PathLike) -> dict:
         raise ValueError(f"{p}: not valid JSON ({e})") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{p}: not a UTF-8 text file ({e})") from None
-    _validate_coco(coco, str(p))
+    validate_coco(coco, str(p))
     return coco
 
 
-def _keypoint_category(coco: dict, category_id: int | None) -> tuple[int, int]:
+def keypoint_category(coco: dict, category_id: int | None) -> tuple[int, int]:
+    """``(category id, number of keypoints K)`` of the keypoint category to read:
+    ``category_id``, or the dataset's only category with keypoints (``ValueError`` when
+    there are several or none, or the id is unknown)."""
     cats = {c["id"]: len(c.get("keypoints", [])) for c in coco["categories"]}
     if category_id is None:
         with_kp = [cid for cid, k in cats.items() if k > 0]
@@ -574,7 +579,7 @@ def coco_to_arrays(
         raise ValueError(
             "coco: expected a COCO dict with 'annotations' and 'categories' (see read_coco)"
         )
-    cid, k = _keypoint_category(coco, category_id)
+    cid, k = keypoint_category(coco, category_id)
     if image_id is not None:
         image_id = check_int(image_id, "image_id")
     anns = [

@@ -5,6 +5,9 @@
 * ``labcore run [NOTEBOOK ...]`` — execute notebooks headless into ``build/`` (all by default).
 * ``labcore reproduce NAME [--profile P] [--seeds ...]`` — run a paper's miniature
   reproduction, print its table and save it as JSON + Markdown under ``results/``.
+* ``labcore train --data DIR [--head H] [--size W [H]] ...`` — train and evaluate a 2-D head
+  on a COCO-format folder; ``torchrun --nproc_per_node=N -m labcore train ...`` runs it with
+  DistributedDataParallel.
 * ``labcore samples [--check]`` — regenerate ``data_samples/`` (or check it is bit-identical).
 """
 
@@ -135,26 +138,50 @@ def run(args: argparse.Namespace) -> int:
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    """Run one experiment, print its tables and save them (JSON + Markdown)."""
+    """Run one experiment (or ``all``), print its tables and save them (JSON + Markdown)."""
     from labcore.experiments import get_experiment
-    from labcore.runtime import profile
+    from labcore.experiments.reproduce import reproduce as run_one
+    from labcore.experiments.reproduce import reproduce_all
 
-    try:
-        module = get_experiment(args.name)
-    except ValueError as err:
-        print(f"labcore reproduce: {err}", file=sys.stderr)
+    if args.name != "all":
+        try:
+            get_experiment(args.name)
+        except ValueError as err:
+            print(f"labcore reproduce: {err} (or 'all')", file=sys.stderr)
+            return 2
+        run_one(args.name, args.profile, args.seeds, args.out, progress=not args.quiet)
+        return 0
+    table = reproduce_all(args.profile, args.seeds, args.out, progress=not args.quiet)
+    return 1 if table.meta["failed"] else 0
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train a playground head on a COCO-format folder (DDP under torchrun) and score it."""
+    from labcore.experiments import playground
+    from labcore.experiments.coco_train import train_coco
+    from labcore.train import cleanup_distributed, init_distributed
+
+    if args.head not in playground.HEADS:
+        print(f"labcore train: --head: expected one of {sorted(playground.HEADS)}, got {args.head!r}", file=sys.stderr)
         return 2
-    prof = profile(args.profile)
-    start = time.perf_counter()
-    table = module.run(profile=prof, seeds=args.seeds, progress=not args.quiet)
-    tables = [table, *getattr(module, "summaries", lambda t: [])(table)]
-    out = Path(args.out)
-    for i, t in enumerate(tables):
-        name = f"{args.name}_{prof.name}" + (f"_{i}" if i else "")
-        json_path, md_path = t.save(out, name)
-        print(t.to_markdown())
-        print(f"saved {md_path} and {json_path.name}\n")
-    print(f"{args.name} ({prof.name} profile) took {time.perf_counter() - start:.0f} s")
+    rank, world = init_distributed()
+    try:
+        result = train_coco(args.data, annotations=args.annotations, val=args.val,
+                            val_annotations=args.val_annotations, head=args.head,
+                            input_size=tuple(args.size) if len(args.size) == 2 else args.size[0], steps=args.steps,
+                            batch_size=args.batch_size, lr=args.lr, backbone=args.backbone,
+                            max_people=args.max_people, profile=args.profile, seed=args.seed, out=args.out,
+                            progress=not args.quiet and rank == 0)
+    finally:
+        cleanup_distributed()
+    if rank == 0:
+        m, c = result["metrics"], result["config"]
+        print(f"{c['head']} {c['input_size'][0]}×{c['input_size'][1]}, {c['steps']} steps × batch {c['batch_size']} "
+              f"on {world} process(es), {c['train_people']} people, {c['train_s']:.0f} s; evaluated on "
+              f"{c['val_people']} people: AP {100 * m['AP']:.1f}, AP50 {100 * m['AP50']:.1f}, AR {100 * m['AR']:.1f}, "
+              f"error {m['err_px']:.2f} px (crop), PCK@0.05 {m['pck']:.3f}")
+        if args.out:
+            print(f"saved {args.out}/checkpoint.pt, history.json, results.json, metrics.json")
     return 0
 
 
@@ -189,13 +216,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     p.set_defaults(func=run)
     p = sub.add_parser("reproduce", help="run a paper's miniature reproduction, save its table")
-    p.add_argument("name", help="experiment name (e.g. simdr)")
+    p.add_argument("name", help="experiment name (e.g. simdr), or 'all' for every one")
     p.add_argument("--profile", choices=("ci", "cpu", "gpu"), help="run size (default: LABCORE_PROFILE, "
                    "else gpu with CUDA, else cpu)")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     p.add_argument("--out", default="results", help="folder for the JSON + Markdown tables")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=reproduce)
+    p = sub.add_parser("train", help="train + evaluate a 2-D head on a COCO-format folder (torchrun: DDP)")
+    p.add_argument("--data", required=True, help="COCO-format folder (annotations/ + images)")
+    p.add_argument("--annotations", help="its keypoints JSON (default: the folder's only person_keypoints_*.json)")
+    p.add_argument("--val", help="evaluation folder (default: --data)")
+    p.add_argument("--val-annotations", help="its keypoints JSON")
+    p.add_argument("--head", default="heatmap", help="heatmap, heatmap+wahr, heatmap+sahr, integral or simdr")
+    p.add_argument("--size", type=int, nargs="+", default=[64], help="input W [H] in pixels (multiples of 32)")
+    p.add_argument("--steps", type=int, help="optimizer steps (default: the profile's)")
+    p.add_argument("--batch-size", type=int, help="global batch (split over the processes)")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--backbone", choices=("SimpleBaseline", "HRNet"), help="default: SimpleBaseline")
+    p.add_argument("--max-people", type=int, help="read at most this many people per split")
+    p.add_argument("--profile", choices=("ci", "cpu", "gpu"), help="sizes the default backbone and recipe")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for checkpoint.pt (resumes), history, results, metrics")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=train)
     p = sub.add_parser("samples", help="regenerate data_samples/ (or --check it)")
     p.add_argument("--check", action="store_true", help="compare with a fresh regeneration")
     p.add_argument("--out", help="folder (default: the repository's data_samples/)")

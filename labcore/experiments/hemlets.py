@@ -201,7 +201,7 @@ def train_variant(variant: str, data: dict[str, J18Crops], cfg: dict[str, Any], 
                                depth_threshold=cfg["depth_threshold"])
 
     history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=f"{variant} seed {seed}", progress=progress)
+                    seed=seed, desc=f"{variant} seed {seed}", progress=progress)
     return model, history
 
 

@@ -190,7 +190,7 @@ def pretrain_jigsaw(backbone: str, data: PretextData, cfg: dict[str, Any], seed:
         return jigsaw_loss(m(puzzle["images"]), puzzle["labels"].to(batch["image"].device))
 
     history = train(model, loss_fn, data, steps=cfg["pretrain_steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=f"HSJP {backbone} seed {seed}", progress=progress)
+                    seed=seed, desc=f"HSJP {backbone} seed {seed}", progress=progress)
     return model, history
 
 
@@ -213,7 +213,7 @@ def pretrain_supervised(backbone: str, data: PretextData, cfg: dict[str, Any], s
         return nn.functional.cross_entropy(m(batch["image"]), batch["family"])
 
     history = train(model, loss_fn, data, steps=cfg["pretrain_steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=f"supervised {backbone} seed {seed}", progress=progress)
+                    seed=seed, desc=f"supervised {backbone} seed {seed}", progress=progress)
     return model, history
 
 
@@ -243,7 +243,7 @@ def finetune(start: nn.Module | None, backbone: str, train_set: CropSet, val_set
 
     t0 = time.perf_counter()
     history = train(model, loss_fn, train_set, steps=cfg["finetune_steps"], batch_size=cfg["batch_size"],
-                    lr=cfg["lr"], seed=seed, device="cpu", desc=desc, progress=progress)
+                    lr=cfg["lr"], seed=seed, desc=desc, progress=progress)
     seconds = time.perf_counter() - t0
     kp, scores = codec.decode(predict(model, model, val_set.images))
     metrics = evaluate_keypoints(kp, scores, val_set, pck_fraction=cfg["pck_fraction"])

@@ -154,11 +154,14 @@ def train_variant(variant: str, data: Any, cfg: dict[str, Any], seed: int = 0, s
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 25) -> dict[str, Any]:
-    """The model's outputs on ``images (N, 3, H, W)``, batched, in eval mode."""
+    """The model's outputs on ``images (N, 3, H, W)``, batched, in eval mode, on the
+    model's device (CUDA after training there); the outputs come back on the CPU."""
     was = model.training
     model.eval()
+    dev = next(model.parameters()).device
     try:
-        outs = [model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        outs = [model(images[i:i + batch_size].to(dev)) for i in range(0, len(images), batch_size)]
+        outs = [{"heatmaps": [h.cpu() for h in o["heatmaps"]], "tags": o["tags"].cpu()} for o in outs]
     finally:
         model.train(was)
     return {"heatmaps": [torch.cat([o["heatmaps"][s] for o in outs]) for s in range(len(outs[0]["heatmaps"]))],

@@ -143,13 +143,16 @@ def split(data: CropSet, n_train: int) -> tuple[CropSet, CropSet]:
 
 def predict(forward: Callable[[torch.Tensor], Any], model: torch.nn.Module, images: torch.Tensor,
             batch: int = 128) -> Any:
-    """``forward(images)`` in eval mode without gradients, batch by batch, outputs
-    concatenated (tensors, or tuples of tensors such as SimDR's ``(x, y)``)."""
+    """``forward(images)`` in eval mode without gradients, batch by batch, on the model's
+    device (CUDA after training there); outputs come back to the CPU and are concatenated
+    (tensors, or tuples of tensors such as SimDR's ``(x, y)``)."""
     model.eval()
+    dev = next(model.parameters()).device
     outs = []
     with torch.no_grad():
         for i in range(0, images.shape[0], batch):
-            outs.append(forward(images[i : i + batch]))
+            out = forward(images[i : i + batch].to(dev))
+            outs.append(tuple(o.cpu() for o in out) if isinstance(out, tuple) else out.cpu())
     if isinstance(outs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outs))
     return torch.cat(outs)
@@ -203,7 +206,7 @@ def train(
     """:func:`labcore.train.fit` with the house recipe for these comparisons: Adam, a short
     linear warm-up (5 % of the steps) and cosine decay — identical for every head."""
     return fit(model, loss_fn, data, steps=steps, batch_size=batch_size, lr=lr, optimizer="adam",
-               schedule="cosine", warmup_steps=max(1, steps // 20), seed=seed, desc=desc,
+               schedule="cosine", warmup_steps=max(1, steps // 20) if steps > 1 else 0, seed=seed, desc=desc,
                progress=progress, **fit_kwargs)
 
 
@@ -228,7 +231,7 @@ def fit_and_score(
     the metrics — and the training history."""
     t0 = time.perf_counter()
     history = train(model, loss_fn, train_set, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                    seed=seed, device="cpu", desc=desc, progress=progress)
+                    seed=seed, desc=desc, progress=progress)
     seconds = time.perf_counter() - t0
     out = predict(forward or model, model, val_set.images)
     rows = []

@@ -253,8 +253,10 @@ def train_shapenet(variant: str, body: smplx.SMPL, clips: Clips, flow: torch.Ten
         return eh.shapenet_loss(out, _targets(batch, size), K=batch["K"], flow=batch["pred_flow"],
                                 threshold=cfg["flow_threshold"], weights=weights)
 
+    # CPU on purpose: ShapeNet skins a PartialBody whose tensors live on the body model's (CPU)
+    # device; FlowNet, which has no body, trains on lc.device().
     history = train(net, loss_fn, TensorRows(_with_flow(clips, flow)), steps=cfg["shapenet_steps"],
-                    batch_size=cfg["shapenet_batch_size"], lr=cfg["shapenet_lr"], seed=seed,
+                    batch_size=cfg["shapenet_batch_size"], lr=cfg["shapenet_lr"], seed=seed, device="cpu",
                     desc=f"ShapeNet {variant} seed {seed}", progress=progress)
     return net, history
 

@@ -163,8 +163,10 @@ def train_regressor(variant: str, body: smplx.SMPL, train_set: PoshSet, cfg: dic
                    "vertices": batch["vertices"]}
         return ps.posh_loss(partial, out, targets, **cfg["loss_weights"])
 
+    # CPU on purpose: the loss skins a PartialBody whose tensors live on the body model's
+    # (CPU) device, and a 2-layer MLP on 32 bodies gains nothing from a GPU.
     history = train(reg, loss_fn, train_set, steps=cfg["regressor_steps"], batch_size=cfg["regressor_batch_size"],
-                    lr=cfg["regressor_lr"], seed=seed, desc=f"{variant} seed {seed}", progress=progress)
+                    lr=cfg["regressor_lr"], seed=seed, device="cpu", desc=f"{variant} seed {seed}", progress=progress)
     return reg, history
 
 

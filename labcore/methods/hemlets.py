@@ -101,10 +101,10 @@ def _parts(parts: Any, num_joints: int | None = None) -> tuple[tuple[int, int], 
     return tuple((int(a), int(b)) for a, b in t.tolist())
 
 
-def _visibility(visible: Any, n: int, j: int) -> torch.Tensor:
+def _visibility(visible: Any, n: int, j: int, device: torch.device | None = None) -> torch.Tensor:
     """``visible`` as float32 ``(N, J)`` (bool masks accepted, ``None``: all visible)."""
     if visible is None:
-        return torch.ones(n, j)
+        return torch.ones(n, j, device=device)
     if isinstance(visible, torch.Tensor) and visible.dtype == torch.bool:
         visible = visible.float()
     return as_tensor(visible, "visible", shape=(n, j))
@@ -176,7 +176,7 @@ class HEMletsTriplets:
         kp = as_tensor(keypoints, "keypoints", shape=("N", "J", 2), dims=dims)
         n, j = kp.shape[:2]
         _parts(self.parts, j)  # every part's joints exist in this skeleton
-        vis = _visibility(visible, n, j)
+        vis = _visibility(visible, n, j, kp.device)
         if (depth is None) == (polarity is None):
             raise ValueError("depth, polarity: give exactly one — depths (N, J) in mm, or the parts' "
                              "polarity (N, P) for images labelled with depth order only")
@@ -187,10 +187,10 @@ class HEMletsTriplets:
             if bool(((pol < -1) | (pol > 1)).any()):
                 raise ValueError(f"polarity: expected values in {{-1, 0, 1}}, got {sorted(set(pol.flatten().tolist()))}")
         maps, weights = msra_heatmaps(kp, vis, self.input_size, self.heatmap_size, self.sigma)  # (N, J, h, w)
-        idx = torch.tensor(self.parts)
+        idx = torch.tensor(self.parts, device=maps.device)
         parent, child = maps[:, idx[:, 0]], maps[:, idx[:, 1]]                 # (N, P, h, w)
         h, w = maps.shape[-2:]
-        triplets = torch.zeros(n, self.num_parts, 3, h, w)
+        triplets = torch.zeros(n, self.num_parts, 3, h, w, device=maps.device)
         triplets[:, :, 1] = parent
         # the child's Gaussian goes to channel polarity + 1 (merged by max with the parent's in T⁰)
         slot = (pol + 1).view(n, self.num_parts, 1, 1, 1).expand(-1, -1, 1, h, w)
@@ -358,19 +358,19 @@ def hemlets_targets(codec: HEMletsTriplets, keypoints: Any, visible: Any, *, dep
     ``joint_weights (N, J)``, ``joints (N, J, 3)`` (zeros where unknown) and ``has_3d (N,)``."""
     kp = as_tensor(keypoints, "keypoints", shape=("N", "J", 2))
     n = kp.shape[0]
-    vis = _visibility(visible, *kp.shape[:2])
+    vis = _visibility(visible, *kp.shape[:2], device=kp.device)
     if polarity is not None:
         enc = codec.encode(kp, vis, polarity=polarity)
     else:
         enc = codec.encode(kp, vis, depth=depth)
     if depth is not None:
         joints = normalise_joints(kp, depth, codec.input_size, root)
-        known = torch.ones(n) if has_3d is None else as_tensor(has_3d, "has_3d", shape=(n,))
+        known = torch.ones(n, device=kp.device) if has_3d is None else as_tensor(has_3d, "has_3d", shape=(n,))
         joints = joints * known[:, None, None]
     else:
         if has_3d is not None and bool((as_tensor(has_3d, "has_3d", shape=(n,)) > 0).any()):
             raise ValueError("has_3d: rows marked as having 3-D labels need depth")
-        joints, known = torch.zeros(n, kp.shape[1], 3), torch.zeros(n)
+        joints, known = torch.zeros(n, kp.shape[1], 3, device=kp.device), torch.zeros(n, device=kp.device)
     return {"triplets": enc["triplets"], "part_weights": enc["weights"], "polarity": enc["polarity"],
             "heatmaps": enc["heatmaps"], "joint_weights": enc["joint_weights"], "joints": joints, "has_3d": known}
 

@@ -29,6 +29,9 @@ faster than the numpy loops on CPU, for encode + decode together; the table says
 codecs reach it. Heatmap and label sizes are per crop, so the ratios hardly depend on N.
 
     python benchmarks/bench_codecs.py [--quick] [--threads N] [--json PATH]
+
+:func:`run` returns the measurements (``benchmarks/run_all.py`` calls it through
+:func:`section`).
 """
 
 from __future__ import annotations
@@ -37,10 +40,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -48,8 +48,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_codecs as ref  # noqa: E402
+from _timing import Section, Table, atomic_write_text, measure  # noqa: E402
 
 from labcore.codec import CoordinateRegression  # noqa: E402
 from labcore.methods.heatmap import GaussianHeatmap, IntegralHeatmap  # noqa: E402
@@ -74,15 +76,10 @@ def batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return kp, vis
 
 
-def timeit(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+def timeit(fn, repeats: int) -> tuple[float, float]:
     """(best, median) seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
+    t = measure(fn, repeats)
+    return t.best, t.median
 
 
 def max_diff(a, b, mask=None) -> float:
@@ -189,6 +186,73 @@ def cases(kp: np.ndarray, vis: np.ndarray, seed: int = 1) -> list[dict]:
     return out
 
 
+def run(repeats: int = 9, threads: int = 1, log=print) -> dict:
+    """Compare every (codec, op) pair, time both sides, and sum encode + decode per codec.
+
+    Sets ``torch`` and OpenCV to ``threads`` threads for the measurement and restores the
+    previous counts. Returns ``config``, ``rows`` (one per codec and op) and ``summary``
+    (one per codec, with ``meets_target``); ``log`` receives the per-row lines as they come.
+    """
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    try:
+        kp, vis = batch()
+        config = dict(N=N, K=K, input_size=INPUT, heatmap_size=HEATMAP, sigma=SIGMA, split_ratio=SPLIT,
+                      simcc_sigma=SIMCC_SIGMA, label_smoothing=SMOOTHING, repeats=repeats,
+                      torch_threads=torch.get_num_threads(), cv2_threads=cv2.getNumThreads(),
+                      torch=torch.__version__, numpy=np.__version__, opencv=cv2.__version__, cpus=os.cpu_count())
+        rows = []
+        with torch.inference_mode():
+            for case in cases(kp, vis):
+                diff = max_diff(case["torch"](), case["numpy"](), case["mask"])
+                t_np, m_np = timeit(case["numpy"], repeats)
+                t_lc, m_lc = timeit(case["torch"], repeats)
+                row = dict(codec=case["codec"], op=case["op"], numpy_ms=1e3 * t_np,
+                           labcore_ms=1e3 * t_lc, numpy_median_ms=1e3 * m_np,
+                           labcore_median_ms=1e3 * m_lc, speedup=t_np / t_lc,
+                           speedup_median=m_np / m_lc, max_abs_diff=diff)
+                rows.append(row)
+                log(row)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+    summary = []
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        rs = [r for r in rows if r["codec"] == codec]
+        t_np = sum(r["numpy_ms"] for r in rs)
+        t_lc = sum(r["labcore_ms"] for r in rs)
+        m_np = sum(r["numpy_median_ms"] for r in rs)
+        m_lc = sum(r["labcore_median_ms"] for r in rs)
+        summary.append(dict(codec=codec, numpy_ms=t_np, labcore_ms=t_lc, speedup=t_np / t_lc,
+                            speedup_median=m_np / m_lc, meets_target=t_np / t_lc >= TARGET,
+                            keypoints_per_s=N * K / (1e-3 * t_lc)))
+    return dict(config=config, target=TARGET, rows=rows, summary=summary)
+
+
+def section(quick: bool = False, threads: int = 1) -> Section:
+    """The report section: :func:`run` as two tables (per codec, per op)."""
+    result = run(3 if quick else 9, threads, log=lambda row: None)
+    c = result["config"]
+    about = (f"Keypoint codecs, labcore's batched torch code against the per-keypoint numpy references "
+             f"(`tests/reference_codecs.py`, the published algorithms as mmpose / the official code write "
+             f"them). One batch of N={N} crops × K={K} keypoints, input {INPUT[1]}×{INPUT[0]}, heatmaps "
+             f"{HEATMAP[1]}×{HEATMAP[0]}, σ={SIGMA:g}; SimCC k={SPLIT:g}. Each op: one warm-up call, then the best "
+             f"(and median) of {c['repeats']} calls, {c['torch_threads']} torch / {c['cv2_threads']} OpenCV "
+             f"thread(s), CPU. Target: encode + decode ≥ {TARGET:g}× faster than numpy (best times).")
+    summary = Table("encode + decode per codec", [
+        ("codec", "codec", ""), ("numpy_ms", "numpy ms", ".2f"), ("labcore_ms", "labcore ms", ".3f"),
+        ("keypoints_per_s", "labcore keypoints/s", ",.0f"), ("speedup", "speed-up", ".1f"),
+        ("speedup_median", "speed-up (medians)", ".1f"), ("meets_target", f"≥ {TARGET:g}×", "")],
+        result["summary"])
+    per_op = Table("per op", [
+        ("codec", "codec", ""), ("op", "op", ""), ("numpy_ms", "numpy ms", ".2f"), ("labcore_ms", "labcore ms", ".3f"),
+        ("speedup", "speed-up", ".1f"), ("speedup_median", "speed-up (medians)", ".1f"),
+        ("max_abs_diff", "max abs diff", ".1e")], result["rows"])
+    return Section("codecs", "Codec throughput", about, [summary, per_op],
+                   settings={k: c[k] for k in ("repeats", "torch_threads", "cv2_threads")})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -198,12 +262,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads < 1:
         ap.error("--threads: expected >= 1")
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
     repeats = args.repeats or (3 if args.quick else 9)
 
-    kp, vis = batch()
-    rows = []
     print(
         f"N={N} crops x K={K} keypoints, input {INPUT[1]}x{INPUT[0]}, heatmaps "
         f"{HEATMAP[1]}x{HEATMAP[0]}, sigma={SIGMA}; SimCC k={SPLIT:g}, sigma={SIMCC_SIGMA:g} "
@@ -211,7 +271,7 @@ def main() -> None:
     )
     print(
         f"torch {torch.__version__}, numpy {np.__version__}, opencv {cv2.__version__}; "
-        f"torch threads {torch.get_num_threads()}, cv2 threads {cv2.getNumThreads()}; "
+        f"torch threads {args.threads}, cv2 threads {args.threads}; "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
         f"best / median of {repeats} after a warm-up"
     )
@@ -222,22 +282,15 @@ def main() -> None:
     )
     print(head)
     print("-" * len(head))
-    with torch.inference_mode():
-        for case in cases(kp, vis):
-            diff = max_diff(case["torch"](), case["numpy"](), case["mask"])
-            t_np, m_np = timeit(case["numpy"], repeats)
-            t_lc, m_lc = timeit(case["torch"], repeats)
-            row = dict(codec=case["codec"], op=case["op"], numpy_ms=1e3 * t_np,
-                       labcore_ms=1e3 * t_lc, numpy_median_ms=1e3 * m_np,
-                       labcore_median_ms=1e3 * m_lc, speedup=t_np / t_lc,
-                       speedup_median=m_np / m_lc, max_abs_diff=diff)
-            rows.append(row)
-            print(
-                f"{row['codec']:<15} {row['op']:<7} {row['numpy_ms']:>9.2f} "
-                f"{row['labcore_ms']:>10.3f} {row['speedup']:>8.1f}x "
-                f"{row['speedup_median']:>8.1f}x {diff:>10.1e}"
-            )
 
+    def log(row: dict) -> None:
+        print(
+            f"{row['codec']:<15} {row['op']:<7} {row['numpy_ms']:>9.2f} "
+            f"{row['labcore_ms']:>10.3f} {row['speedup']:>8.1f}x "
+            f"{row['speedup_median']:>8.1f}x {row['max_abs_diff']:>10.1e}", flush=True
+        )
+
+    result = run(repeats, args.threads, log)
     print()
     print(f"encode + decode per codec (best times; target >= {TARGET:g}x)")
     head = (
@@ -246,32 +299,13 @@ def main() -> None:
     )
     print(head)
     print("-" * len(head))
-    summary = []
-    for codec in dict.fromkeys(r["codec"] for r in rows):
-        rs = [r for r in rows if r["codec"] == codec]
-        t_np = sum(r["numpy_ms"] for r in rs)
-        t_lc = sum(r["labcore_ms"] for r in rs)
-        m_np = sum(r["numpy_median_ms"] for r in rs)
-        m_lc = sum(r["labcore_median_ms"] for r in rs)
-        s = dict(codec=codec, numpy_ms=t_np, labcore_ms=t_lc, speedup=t_np / t_lc,
-                 speedup_median=m_np / m_lc, meets_target=t_np / t_lc >= TARGET)
-        summary.append(s)
+    for s in result["summary"]:
         print(
-            f"{codec:<15} {t_np:>9.2f} {t_lc:>10.3f} {s['speedup']:>8.1f}x "
+            f"{s['codec']:<15} {s['numpy_ms']:>9.2f} {s['labcore_ms']:>10.3f} {s['speedup']:>8.1f}x "
             f"{s['speedup_median']:>8.1f}x  {'pass' if s['meets_target'] else 'FAIL'}"
         )
     if args.json:
-        payload = dict(
-            config=dict(N=N, K=K, input_size=INPUT, heatmap_size=HEATMAP, sigma=SIGMA,
-                        split_ratio=SPLIT, simcc_sigma=SIMCC_SIGMA, label_smoothing=SMOOTHING,
-                        repeats=repeats, torch_threads=torch.get_num_threads(),
-                        cv2_threads=cv2.getNumThreads(), torch=torch.__version__,
-                        numpy=np.__version__, opencv=cv2.__version__, cpus=os.cpu_count()),
-            target=TARGET, rows=rows, summary=summary,
-        )
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, args.json)
+        atomic_write_text(args.json, json.dumps(result, indent=2))
         print(f"\nwrote {args.json}")
 
 

@@ -10,17 +10,29 @@ costs), best of a few repeats after a warm-up. Targets (2 CPU cores): a batch of
 64x64 in <= 0.4 s, one 256x256 image in <= 60 ms.
 
     python benchmarks/bench_render.py [--quick] [--threads N]
+
+:func:`run` returns the rows (``benchmarks/run_all.py`` reports them in its render section).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from labcore.body.render import interpolate, rasterize, shade_lambert
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Section, Table, measure  # noqa: E402
+
+from labcore.body.render import interpolate, rasterize, shade_lambert  # noqa: E402
+
+#: (size, batch) → the most seconds one batch may take (targets on 2 CPU cores).
+TARGETS = {(64, 64): 0.4, (256, 1): 0.060}
+QUICK_CASES = [(64, 64), (256, 1)]
+FULL_CASES = [(64, 1), (64, 64), (128, 16), (256, 1), (256, 8), (512, 1)]
 
 
 def ellipsoid(center, radii, n_lat: int, n_lon: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,20 +115,55 @@ def render(verts, faces, K, size, colors):
 
 
 def bench(size: int, batch: int, repeats: int) -> tuple[float, float, float]:
+    """Best seconds of one render (rasterise + colours + shading) of ``batch`` crops of
+    ``size``², best seconds of the rasterisation alone, and the mean mesh coverage."""
     verts, faces, K = scene(batch, size)
     colors = torch.rand(verts.shape[1], 3, generator=torch.Generator().manual_seed(1))
-    render(verts, faces, K, size, colors)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _, frag = render(verts, faces, K, size, colors)
-        best = min(best, time.perf_counter() - t0)
-    t_r = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        rasterize(verts, faces, K, (size, size))
-        t_r = min(t_r, time.perf_counter() - t0)
-    return best, t_r, float(frag.mask.float().mean())
+    t = measure(lambda: render(verts, faces, K, size, colors), repeats)
+    t_r = measure(lambda: rasterize(verts, faces, K, (size, size)), repeats, warmup=0)
+    _, frag = render(verts, faces, K, size, colors)
+    return t.best, t_r.best, float(frag.mask.float().mean())
+
+
+def run(cases: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """One row per ``(size, batch)`` case: ms per batch and per image, images/s, the
+    rasterisation alone, coverage, and the target where there is one."""
+    rows = []
+    for size, batch in cases:
+        t, t_r, cov = bench(size, batch, repeats)
+        limit = TARGETS.get((size, batch))
+        rows.append({"resolution": f"{size}×{size}", "batch": batch, "batch_ms": 1e3 * t,
+                     "ms_per_image": 1e3 * t / batch, "images_per_s": batch / t, "raster_ms": 1e3 * t_r,
+                     "coverage": cov, "target_ms": None if limit is None else 1e3 * limit,
+                     "meets_target": None if limit is None else t <= limit})
+    return rows
+
+
+def section(quick: bool = False) -> Section:
+    """The report's render section: the rasteriser (:func:`run`) and the synthetic world
+    (``bench_world.run``: crops/s, scenes/s, clip frames/s, body forward)."""
+    import bench_world
+
+    repeats = 2 if quick else 5
+    v, f = toy_person()
+    raster = Table(f"rasteriser: rasterize + part colours + Lambert shading of a {v.shape[0]}-vertex, "
+                   f"{f.shape[0]}-face person (best of {repeats} after a warm-up)", [
+        ("resolution", "resolution", ""), ("batch", "batch", "d"), ("batch_ms", "batch ms", ".1f"),
+        ("ms_per_image", "ms / image", ".2f"), ("images_per_s", "images / s", ".1f"),
+        ("raster_ms", "rasterize only ms", ".1f"), ("coverage", "coverage", ".2f"),
+        ("target_ms", "target ms", ".0f"), ("meets_target", "target", "")],
+        run(QUICK_CASES if quick else FULL_CASES, repeats))
+    world = Table(f"synthetic world (median of {3 if quick else 10} after a warm-up; data generation without "
+                  f"the disk cache)", [
+        ("what", "what", ""), ("rate", "rate", ",.1f"), ("unit", "unit", ""), ("per_item_ms", "ms / item", ".2f"),
+        ("call_ms", "ms / call", ".1f"), ("target", "target", ""), ("meets_target", "pass", "")],
+        bench_world.run(quick))
+    about = ("The rasteriser of `labcore.body.render` on a body-sized mesh (`bench_render.py`; targets on 2 CPU "
+             "cores: 64 crops of 64×64 ≤ 0.4 s, one 256×256 image ≤ 60 ms) and the synthetic world "
+             "(`bench_world.py`: body forward, person crops, crowd scenes, motion clips with flow; targets: "
+             "≥ 50 crops/s of 64×64, body forward at batch 64 < 150 ms). CPU, torch's thread count.")
+    return Section("render", "Render and data-generation rate", about, [raster, world],
+                   settings={"repeats": repeats, "torch_threads": torch.get_num_threads()})
 
 
 def main() -> None:
@@ -127,11 +174,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 5
-    cases = (
-        [(64, 64), (256, 1)]
-        if args.quick
-        else [(64, 1), (64, 64), (128, 16), (256, 1), (256, 8), (512, 1)]
-    )
+    cases = QUICK_CASES if args.quick else FULL_CASES
     v, f = toy_person()
     print(
         f"toy person: {v.shape[0]} vertices, {f.shape[0]} faces; torch {torch.__version__}, "
@@ -139,13 +182,13 @@ def main() -> None:
     )
     print(
         f"{'resolution':>10} {'batch':>6} {'batch ms':>9} {'ms/image':>9} {'images/s':>9} "
-        f"{'raster ms':>9} {'coverage':>8}"
+        f"{'raster ms':>9} {'coverage':>8}  target"
     )
-    for size, batch in cases:
-        t, t_r, cov = bench(size, batch, repeats)
+    for r in run(cases, repeats):
+        verdict = "" if r["meets_target"] is None else ("pass" if r["meets_target"] else "FAIL")
         print(
-            f"{size:>4}x{size:<5} {batch:>6} {1e3 * t:>9.1f} {1e3 * t / batch:>9.2f} "
-            f"{batch / t:>9.1f} {1e3 * t_r:>9.1f} {cov:>8.2f}"
+            f"{r['resolution']:>10} {r['batch']:>6} {r['batch_ms']:>9.1f} {r['ms_per_image']:>9.2f} "
+            f"{r['images_per_s']:>9.1f} {r['raster_ms']:>9.1f} {r['coverage']:>8.2f}  {verdict}", flush=True
         )
 
 

@@ -69,6 +69,20 @@ def test_posh_explorer_steps_are_the_regressors(body):
         assert torch.allclose(ex.body_at(1, k)["joints"], ref, atol=1e-6)
     fig = ex.update(index=2, step=0, alpha=0.3)
     assert "step 0 of 3" in ex.info.value and len(fig.data) == 3
+    # after the first draw the shown figure is updated in place: it matches the new figure
+    # in everything that changed (overlay, vertices, skeleton, title), faces and colours kept
+    shown = ex.figure
+    assert fig.data[0].source == shown.data[0].source
+    for axis in "xyz":
+        assert np.array_equal(np.asarray(fig.data[1][axis]), np.asarray(shown.data[1][axis]))
+        assert list(fig.data[2][axis]) == list(shown.data[2][axis])
+    for key in ("i", "j", "k", "intensity"):
+        assert np.array_equal(np.asarray(fig.data[1][key]), np.asarray(shown.data[1][key]))
+    assert fig.layout.annotations[0].text == shown.layout.annotations[0].text == "mesh after 0 step(s) over the image"
+    x_before = np.asarray(shown.data[1].x).copy()
+    fig = ex.update(alpha=0.9)  # the same body: only the overlay changes
+    assert np.array_equal(np.asarray(shown.data[1].x), x_before) and shown.data[0].source == fig.data[0].source
+    assert ex.params == {"index": 2, "step": 0, "alpha": 0.9} and ex._controls["alpha"].value == 0.9
     with pytest.raises(ValueError, match="step"):
         ex.body_at(0, 4)
     with pytest.raises(ValueError, match="unknown"):

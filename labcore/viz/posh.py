@@ -11,8 +11,10 @@ error-feedback steps one by one (notebook 06).
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import cv2
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
@@ -26,7 +28,7 @@ from labcore.checks import as_tensor, check_int, check_number
 from labcore.geometry import axis_angle_to_matrix
 from labcore.methods import posh as ps
 from labcore.skeletons import J18
-from labcore.viz.figures import PART_COLOURS, add_image_panel
+from labcore.viz.figures import PART_COLOURS
 from labcore.viz.widgets import Explorer
 
 __all__ = ["mesh_overlay", "PoshExplorer", "representation_figure"]
@@ -64,10 +66,19 @@ def mesh_overlay(image: Any, vertices: Any, faces: Any, K: Any, parts: Any = Non
     img = _as_uint8_image(image)
     s = check_int(scale, "scale", low=1)
     alpha = check_number(alpha, "alpha", low=0.0, high=1.0)
+    h, w = img.shape[:2]
+    shaded, mask = _mesh_layer(vertices, faces, K, parts, (w, h), s)
+    return _blend(_upscale(img, s), shaded, mask, alpha)
+
+
+def _mesh_layer(vertices: Any, faces: Any, K: Any, parts: Any, size: tuple[int, int],
+                scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mesh alone, rendered ``scale×`` over a ``size = (W, H)`` image: shaded colours
+    ``(sH, sW, 3)`` in [0, 1] and the coverage ``mask (sH, sW)`` bool."""
     v = as_tensor(vertices, "vertices", shape=("V", 3))
     f = torch.as_tensor(np.asarray(faces), dtype=torch.int64)
     k = as_tensor(K, "K", shape=(3, 3))
-    h, w = img.shape[:2]
+    w, h, s = size[0], size[1], scale
     S = torch.tensor([[s, 0, (s - 1) / 2], [0, s, (s - 1) / 2], [0, 0, 1.0]])
     frag = R.rasterize(v[None], f, S @ k, (w * s, h * s))
     if parts is None:
@@ -76,10 +87,39 @@ def mesh_overlay(image: Any, vertices: Any, faces: Any, K: Any, parts: Any = Non
         colours = torch.as_tensor(PART_COLOURS[np.asarray(parts) % len(PART_COLOURS)] / 255.0, dtype=torch.float32)
     albedo = R.interpolate(frag, f, colours)
     shaded = R.shade_lambert(frag, f, v[None], albedo, ambient=0.5, diffuse=0.5)[0]
-    big = torch.from_numpy(np.repeat(np.repeat(img, s, axis=0), s, axis=1)).float() / 255.0
-    a = alpha * frag.mask[0].float()[..., None]
+    return shaded, frag.mask[0]
+
+
+def _upscale(img: np.ndarray, s: int) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 → ``(sH, sW, 3)`` floats in [0, 1], nearest neighbour."""
+    return torch.from_numpy(np.repeat(np.repeat(img, s, axis=0), s, axis=1)).float() / 255.0
+
+
+def _blend(big: torch.Tensor, shaded: torch.Tensor, mask: torch.Tensor, alpha: float) -> np.ndarray:
+    """The mesh layer over the (upscaled) image with opacity ``alpha`` → uint8."""
+    a = alpha * mask.float()[..., None]
     out = shaded * a + big * (1 - a)
     return (out.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def _png_source(image: np.ndarray) -> str:
+    """``(H, W, 3)`` uint8 RGB as a PNG data URI, for ``go.Image(source=...)``: one short
+    string for the browser instead of ``z``'s H·W·3 numbers, which the widget sends as
+    nested lists (about 0.1 s for a 256×256 image)."""
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 HWC image
+        raise RuntimeError("could not encode the overlay as PNG")
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
+
+
+def _part_colorscale(n: int) -> list[list]:
+    """A stepped colorscale that maps the integers ``0 … n−1`` (with ``cmin = −0.5``,
+    ``cmax = n − 0.5``) onto :data:`PART_COLOURS` exactly."""
+    scale = []
+    for c in range(n):
+        r, g, b = (int(x) for x in PART_COLOURS[c % len(PART_COLOURS)])
+        scale += [[c / n, f"rgb({r},{g},{b})"], [(c + 1) / n, f"rgb({r},{g},{b})"]]
+    return scale
 
 
 class PoshExplorer(Explorer):
@@ -100,6 +140,15 @@ class PoshExplorer(Explorer):
 
     Parameters: ``index`` (the person), ``step`` (0 … ``regressor.iterations``),
     ``alpha`` (the mesh's opacity).
+
+    Speed: after the first draw, :meth:`update` changes the shown figure in place and
+    sends only what moved (the overlay as one PNG, the mesh's vertex positions as float32,
+    the skeleton, a title) — not the 13 776 faces, the part colours or the layout (so a 3-D
+    view the user turned stays turned). The mesh is coloured by part through a numeric
+    per-face ``intensity`` and a stepped colorscale rather than 6 890 colour strings. The
+    body and mesh rendering of the (person, step) last shown are kept, so moving ``alpha``
+    only re-blends the image (a regressor trained further meanwhile shows once another
+    person or step is picked).
     """
 
     def __init__(self, regressor: ps.PoshRegressor, body: smplx.SMPL, joints: Any, features: Any, images: Any,
@@ -115,6 +164,16 @@ class PoshExplorer(Explorer):
         self.gt_joints = as_tensor(gt_joints, "gt_joints", shape=("N", J18.num_joints, 3), dims=dims)
         self.faces = body.faces_tensor.cpu().numpy()
         self.parts = vertex_parts(body).cpu().numpy()
+        # the 3-D mesh's constant arrays, made once: int32 faces and each face's part (the
+        # part two of its vertices share, else its first vertex's) — numeric arrays travel
+        # to the browser as binary buffers, int64 and strings as slow nested lists
+        self._faces32 = self.faces.astype(np.int32)
+        p0, p1, p2 = (self.parts[self.faces[:, c]] for c in range(3))
+        self._face_parts = np.where(p1 == p2, p1, p0).astype(np.float32)
+        self._n_parts = int(self.parts.max()) + 1
+        self._frame_key: tuple[int, int] | None = None
+        self._frame: dict[str, Any] = {}
+        self._shown: tuple[int, int] | None = None  # the (person, step) on screen
         super().__init__(**params)
 
     def controls(self) -> dict[str, W.ValueWidget]:
@@ -138,20 +197,39 @@ class PoshExplorer(Explorer):
             rotmats, betas = self.regressor.split(params)
             return ps.smpl_output(self.body, rotmats, betas)
 
+    def _frame_at(self, i: int, k: int) -> dict[str, Any]:
+        """The body of person ``i`` at step ``k``, its mesh rendered over the crop (4×) and
+        the upscaled crop; the last one asked for is kept (``alpha`` only re-blends)."""
+        if self._frame_key != (i, k):
+            b = {name: t.cpu() for name, t in self.body_at(i, k).items()}  # a regressor on a GPU too
+            image = _as_uint8_image(self.images[i])
+            h, w = image.shape[:2]
+            shaded, mask = _mesh_layer(b["vertices"][0] + self.roots[i], self.faces, self.K[i], self.parts,
+                                       (w, h), 4)
+            self._frame = {"body": b, "shaded": shaded, "mask": mask, "image": _upscale(image, 4)}
+            self._frame_key = (i, k)
+        return self._frame
+
     def build(self, **params: Any) -> tuple[go.Figure, str]:
-        i, k = int(params["index"]), int(params["step"])
-        b = self.body_at(i, k)
-        verts = b["vertices"][0] + self.roots[i]
-        image = mesh_overlay(self.images[i], verts, self.faces, self.K[i], self.parts, alpha=params["alpha"])
+        i = check_int(params["index"], "index", low=0, high=self.joints.shape[0] - 1)
+        k = check_int(params["step"], "step", low=0, high=self.regressor.iterations)
+        alpha = check_number(params["alpha"], "alpha", low=0.0, high=1.0)
+        frame = self._frame_at(i, k)
+        b = frame["body"]
         fig = make_subplots(rows=1, cols=2, specs=[[{"type": "xy"}, {"type": "scene"}]],
                             subplot_titles=(f"mesh after {k} step(s) over the image", "mesh and the true skeleton (3-D)"))
-        add_image_panel(fig, image, row=1, col=1)
+        overlay = _blend(frame["image"], frame["shaded"], frame["mask"], alpha)
+        fig.add_trace(go.Image(source=_png_source(overlay), hoverinfo="x+y", name="overlay"), row=1, col=1)
+        h, w = overlay.shape[:2]
+        fig.update_xaxes(range=[-0.5, w - 0.5], row=1, col=1)
+        fig.update_yaxes(range=[h - 0.5, -0.5], scaleanchor="x", row=1, col=1)
         v = b["vertices"][0].numpy()
-        f = self.faces
-        colours = [f"rgb({r},{g},{b_})" for r, g, b_ in PART_COLOURS[self.parts % len(PART_COLOURS)]]
+        f = self._faces32
         # camera frame (y down, z forward) drawn with y up and z towards the viewer
-        fig.add_trace(go.Mesh3d(x=v[:, 0], y=-v[:, 1], z=-v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
-                                vertexcolor=colours, opacity=0.45, hoverinfo="skip", name="mesh"), row=1, col=2)
+        fig.add_trace(go.Mesh3d(x=v[:, 0].copy(), y=-v[:, 1], z=-v[:, 2], i=f[:, 0].copy(), j=f[:, 1].copy(),
+                                k=f[:, 2].copy(), intensity=self._face_parts, intensitymode="cell",
+                                colorscale=_part_colorscale(self._n_parts), cmin=-0.5, cmax=self._n_parts - 0.5,
+                                showscale=False, opacity=0.45, hoverinfo="skip", name="mesh"), row=1, col=2)
         gt = self.gt_joints[i].numpy()
         xs, ys, zs = [], [], []
         for a, c in J18.bones:
@@ -160,7 +238,6 @@ class PoshExplorer(Explorer):
             zs += [-gt[a, 2], -gt[c, 2], None]
         fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line={"color": "black", "width": 6},
                                    name="true skeleton", hoverinfo="skip"), row=1, col=2)
-        fig.update_yaxes(scaleanchor="x", row=1, col=1)
         fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
                           scene={"aspectmode": "data", "camera": {"up": {"x": 0, "y": 1, "z": 0},
                                                                   "eye": {"x": 0.3, "y": 0.2, "z": 2.2}}})
@@ -168,6 +245,37 @@ class PoshExplorer(Explorer):
         note = (f"person {i}, step {k} of {self.regressor.iterations}: MPJPE of the body's joints {err:.1f} mm "
                 f"(step 0 is the mean body the feedback starts from)")
         return fig, note
+
+    def update(self, **params: Any) -> go.Figure:
+        """Recompute with ``params`` (others unchanged) and return the new figure, as
+        :meth:`Explorer.update`; after the first draw the shown figure is changed in place
+        (see the class notes)."""
+        if self._shown is None or len(self.figure.data) != 3:  # the first draw: the whole figure
+            fig = super().update(**params)
+            self._shown = self._frame_key
+            return fig
+        self._check(params)
+        self.params.update(params)
+        self._syncing = True
+        try:  # keep the sliders in step with values set from code
+            for name, value in params.items():
+                self._controls[name].value = value
+        finally:
+            self._syncing = False
+        fig, note = self.build(**self.params)
+        key = self._frame_key
+        image, mesh, skeleton = fig.data
+        shown_image, shown_mesh, shown_skeleton = self.figure.data
+        with self.figure.batch_update():
+            shown_image.source = image.source
+            if key != self._shown:  # another body: its vertices, and the step in the title
+                shown_mesh.x, shown_mesh.y, shown_mesh.z = mesh.x, mesh.y, mesh.z
+                self.figure.layout.annotations[0].text = fig.layout.annotations[0].text
+            if key[0] != self._shown[0]:  # another person: the true skeleton
+                shown_skeleton.x, shown_skeleton.y, shown_skeleton.z = skeleton.x, skeleton.y, skeleton.z
+        self._shown = key
+        self.info.value = note
+        return fig
 
 
 def representation_figure(axis: Any = (1.0, 0.0, 0.0), start: Any = None, steps: int = 181) -> go.Figure:

@@ -121,8 +121,40 @@ def test_scene_and_frames_explorers():
     # axis in the crop), for a keypoint in the crop.
     for c, s in ((c4, 4), (c8, 8)):
         assert np.abs(c["decoded_crop"] - c["kp_crop"]).max() <= s / 2 + 1e-4
-    frames.update(joint="nose", stride=2)
+    fig = frames.update(joint="nose", stride=2)
     assert "error" in frames.info.value
+    # The image and crop panels are PNG sources of exactly the chain's arrays, pixel centres
+    # at integer coordinates (go.Image's default x0 = y0 = 0, dx = dy = 1).
+    c = frames.chain(**frames.params)
+    shown = [t for t in fig.data if isinstance(t, go.Image)]
+    assert len(shown) == 2 and all(t.z is None and t.x0 is None and t.dx is None for t in shown)
+    np.testing.assert_array_equal(_png_pixels(shown[0].source), c["image"])
+    np.testing.assert_array_equal(_png_pixels(shown[1].source), c["crop"])
+
+
+def _png_pixels(source: str) -> np.ndarray:
+    import base64
+
+    import cv2
+
+    assert source.startswith("data:image/png;base64,")
+    png = np.frombuffer(base64.b64decode(source.split(",", 1)[1]), np.uint8)
+    return cv2.imdecode(png, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def test_png_data_uri_round_trips_and_add_image_panel_keeps_the_axes():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(_png_pixels(figures.png_data_uri(image)), image)
+    with pytest.raises(ValueError, match="uint8"):
+        figures.png_data_uri(image.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        figures.png_data_uri(image[..., 0])
+    as_z = figures.add_image_panel(go.Figure(), image)
+    as_png = figures.add_image_panel(go.Figure(), image, png=True)
+    np.testing.assert_array_equal(_png_pixels(as_png.data[0].source), np.asarray(as_z.data[0].z))
+    assert as_png.layout.xaxis.range == as_z.layout.xaxis.range == (-0.5, 6.5)
+    assert as_png.layout.yaxis.range == as_z.layout.yaxis.range == (4.5, -0.5)
 
 
 def test_notebooks_are_committed_clean():

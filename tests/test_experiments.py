@@ -100,6 +100,16 @@ def test_heatmap_explorer_callback_numbers():
     assert c["heatmap"].shape == (8, 8) and len(fig.data) >= 3
     assert np.abs(c["decoded"] - c["keypoint"]).max() <= 4.0 + 1e-4  # stride / 2 per axis
     assert "error" in e.info.value
+    # The heatmap pixel grid: one line trace, a vertical line at every column edge and a
+    # horizontal one at every row edge (stride 8 of 64: 9 + 9 lines), across the crop.
+    grid = [t for t in fig.data if t.name == "heatmap pixels"]
+    assert len(grid) == 1 and not fig.layout.shapes
+    x, y = list(grid[0].x), list(grid[0].y)
+    segs = [((x[i], y[i]), (x[i + 1], y[i + 1])) for i in range(0, len(x), 3)]
+    assert x[2::3] == [None] * len(segs) and y[2::3] == [None] * len(segs)
+    edges = [-0.5 + 8 * i for i in range(9)]
+    assert [s for s in segs if s[0][0] == s[1][0]] == [((v, -0.5), (v, 63.5)) for v in edges]
+    assert [s for s in segs if s[0][1] == s[1][1]] == [((-0.5, v), (63.5, v)) for v in edges]
     with pytest.raises(ValueError, match="unknown parameter"):
         e.update(strid=4)
 

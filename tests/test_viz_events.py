@@ -41,6 +41,16 @@ def test_event_explorer_matches_the_simulator_and_every_control_moves_it():
     assert int(ex.info.value.split()[0]) > base
     fig = ex.update(noise_hz=0.0, interval=5, sigma_thres=0.05)
     assert len(fig.data) >= 3
+    # The 3-D view: ON events red, OFF blue, as numbers on a two-colour scale.
+    cloud = fig.data[0]
+    events, _ = ex.simulate(**ex.params)
+    if len(events) > vz.MAX_POINTS:  # the explorer's own subsample
+        events = events[np.random.default_rng(0).choice(len(events), vz.MAX_POINTS, replace=False)]
+    np.testing.assert_array_equal(np.asarray(cloud.x), events["x"])
+    np.testing.assert_array_equal(np.asarray(cloud.marker.color), (events["p"] > 0).astype(np.uint8))
+    assert 0 < np.asarray(cloud.marker.color).mean() < 1  # both polarities present
+    assert (cloud.marker.cmin, cloud.marker.cmax) == (0, 1)
+    assert [tuple(c) for c in cloud.marker.colorscale] == [(0, "#1f77b4"), (1, "#d62728")]
     with pytest.raises(ValueError, match="unknown"):
         ex.update(contrast=0.3)
 

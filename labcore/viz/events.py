@@ -92,11 +92,12 @@ class EventExplorer(Explorer):
                             subplot_titles=("events in x–y–t (ON red, OFF blue)", f"gray frame {k + 1}",
                                             f"events of interval {k}→{k + 1}"))
         fig.add_trace(go.Scatter3d(x=shown["x"], y=shown["t"] / 1000.0, z=shown["y"], mode="markers",
-                                   marker={"size": 1.5, "color": np.where(shown["p"] > 0, "#d62728", "#1f77b4")},
+                                   marker={"size": 1.5, "color": (shown["p"] > 0).astype(np.uint8), "cmin": 0, "cmax": 1,
+                                           "colorscale": [[0, "#1f77b4"], [1, "#d62728"]]},
                                    hoverinfo="skip", name="events"), row=1, col=1)
         gray = clip["gray"][k + 1]
-        add_image_panel(fig, (np.repeat(gray[..., None], 3, -1) * 255).astype(np.uint8), row=1, col=2)
-        add_image_panel(fig, event_frame_rgb(sel, (w, h), clip["gray"][k]), row=1, col=3)
+        add_image_panel(fig, (np.repeat(gray[..., None], 3, -1) * 255).astype(np.uint8), row=1, col=2, png=True)
+        add_image_panel(fig, event_frame_rgb(sel, (w, h), clip["gray"][k]), row=1, col=3, png=True)
         fig.update_layout(height=380, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=False,
                           scene={"xaxis_title": "x", "yaxis_title": "t (ms)", "zaxis_title": "y",
                                  "zaxis": {"autorange": "reversed"}})

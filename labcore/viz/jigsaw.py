@@ -15,7 +15,6 @@ shuffled cell ``i`` shows original patch ``j``.
 
 from __future__ import annotations
 
-import base64
 import functools
 from typing import Any
 
@@ -37,6 +36,7 @@ from labcore.methods.hsjp import (
     make_puzzles,
     puzzle_accuracy,
 )
+from labcore.viz.figures import png_data_uri
 from labcore.viz.widgets import Explorer, _crop, _slider
 
 __all__ = ["JigsawExplorer", "puzzle_figure"]
@@ -104,25 +104,11 @@ def _as_batch(images: Any, name: str = "images") -> torch.Tensor:
 # --------------------------------------------------------------------------- drawing helpers
 
 
-def _png_uri(image: np.ndarray) -> str:
-    """``(H, W, 3)`` uint8 as a lossless PNG data URI, for ``go.Image(source=...)``.
-
-    Why not ``go.Image(z=...)``: a widget sends ``z`` as nested lists of every pixel value
-    (~28k numbers per 96×96 crop), which took ~50 ms of each update for two panels; the
-    PNG string takes ~1 ms. PNG is lossless, so the shown pixels are the array's."""
-    import cv2  # a declared dependency (headless build); imported here as figures.py does
-
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError(f"image: could not encode an array of shape {image.shape} as PNG")
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
-
-
 def _image_trace(image: np.ndarray, ax: str = "", name: str = "") -> go.Image:
     """``image (H, W, 3)`` uint8 as a ``go.Image`` on axes ``x{ax}``/``y{ax}``, pixel
     centres at integer coordinates (as :func:`labcore.viz.figures.add_image_panel`, but
     sent as a PNG)."""
-    return go.Image(source=_png_uri(image), hoverinfo="x+y", name=name, xaxis=f"x{ax}", yaxis=f"y{ax}")
+    return go.Image(source=png_data_uri(image), hoverinfo="x+y", name=name, xaxis=f"x{ax}", yaxis=f"y{ax}")
 
 
 def _image_axes(image: np.ndarray, ax: str = "") -> dict[str, dict]:

@@ -98,14 +98,15 @@ class HeatmapExplorer(Explorer):
         fig = make_subplots(1, 2, subplot_titles=(f"input crop ({CROP}×{CROP})",
                                                   f"target heatmap ({w}×{h}, stride {params['stride']})"),
                             horizontal_spacing=0.06)
-        add_image_panel(fig, c["image"], row=1, col=1)
-        # The heatmap pixel grid drawn over the image: each cell is one heatmap pixel.
-        for i in range(w + 1):
-            fig.add_shape(type="line", x0=i * sx - 0.5, x1=i * sx - 0.5, y0=-0.5, y1=CROP - 0.5,
-                          line={"color": "rgba(255,255,255,0.25)", "width": 1}, row=1, col=1)
-        for j in range(h + 1):
-            fig.add_shape(type="line", y0=j * sy - 0.5, y1=j * sy - 0.5, x0=-0.5, x1=CROP - 0.5,
-                          line={"color": "rgba(255,255,255,0.25)", "width": 1}, row=1, col=1)
+        add_image_panel(fig, c["image"], row=1, col=1, png=True)
+        # The heatmap pixel grid drawn over the image: each cell is one heatmap pixel. One
+        # line trace, segments separated by None (one shape per line is ~10× slower to update).
+        xs = [-0.5 + i * sx for i in range(w + 1)]
+        ys = [-0.5 + j * sy for j in range(h + 1)]
+        gx = [v for x in xs for v in (x, x, None)] + [v for _ in ys for v in (-0.5, CROP - 0.5, None)]
+        gy = [v for _ in xs for v in (-0.5, CROP - 0.5, None)] + [v for y in ys for v in (y, y, None)]
+        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line={"color": "rgba(255,255,255,0.25)", "width": 1},
+                                 hoverinfo="skip", showlegend=False, name="heatmap pixels"), row=1, col=1)
         _markers(fig, c["keypoint"], c["decoded"], 1, 1, True)
         fig.add_trace(go.Heatmap(z=c["heatmap"], colorscale="Magma", showscale=False,
                                  hovertemplate="col %{x}, row %{y}: %{z:.3f}<extra></extra>"), row=1, col=2)

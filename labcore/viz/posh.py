@@ -11,10 +11,8 @@ error-feedback steps one by one (notebook 06).
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import cv2
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
@@ -28,7 +26,7 @@ from labcore.checks import as_tensor, check_int, check_number
 from labcore.geometry import axis_angle_to_matrix
 from labcore.methods import posh as ps
 from labcore.skeletons import J18
-from labcore.viz.figures import PART_COLOURS
+from labcore.viz.figures import PART_COLOURS, png_data_uri
 from labcore.viz.widgets import Explorer
 
 __all__ = ["mesh_overlay", "PoshExplorer", "representation_figure"]
@@ -100,16 +98,6 @@ def _blend(big: torch.Tensor, shaded: torch.Tensor, mask: torch.Tensor, alpha: f
     a = alpha * mask.float()[..., None]
     out = shaded * a + big * (1 - a)
     return (out.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
-
-
-def _png_source(image: np.ndarray) -> str:
-    """``(H, W, 3)`` uint8 RGB as a PNG data URI, for ``go.Image(source=...)``: one short
-    string for the browser instead of ``z``'s H·W·3 numbers, which the widget sends as
-    nested lists (about 0.1 s for a 256×256 image)."""
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover - cv2 encodes any uint8 HWC image
-        raise RuntimeError("could not encode the overlay as PNG")
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
 
 
 def _part_colorscale(n: int) -> list[list]:
@@ -219,7 +207,7 @@ class PoshExplorer(Explorer):
         fig = make_subplots(rows=1, cols=2, specs=[[{"type": "xy"}, {"type": "scene"}]],
                             subplot_titles=(f"mesh after {k} step(s) over the image", "mesh and the true skeleton (3-D)"))
         overlay = _blend(frame["image"], frame["shaded"], frame["mask"], alpha)
-        fig.add_trace(go.Image(source=_png_source(overlay), hoverinfo="x+y", name="overlay"), row=1, col=1)
+        fig.add_trace(go.Image(source=png_data_uri(overlay), hoverinfo="x+y", name="overlay"), row=1, col=1)
         h, w = overlay.shape[:2]
         fig.update_xaxes(range=[-0.5, w - 0.5], row=1, col=1)
         fig.update_yaxes(range=[h - 0.5, -0.5], scaleanchor="x", row=1, col=1)

@@ -22,7 +22,7 @@ from labcore.body import BETA_NAMES, load_body_model, pose_body, vertex_parts
 from labcore.data.poses import POSE_FAMILIES, PoseParams, pose_params_to_smpl, sample_pose_params
 from labcore.heatmaps import argmax_2d, msra_heatmaps, refine_quarter
 from labcore.skeletons import COCO17, J18
-from labcore.viz.figures import add_image_panel, mesh_figure, parts_to_rgb
+from labcore.viz.figures import add_image_panel, mesh_figure, parts_to_rgb, png_data_uri
 
 __all__ = ["Explorer", "BodyExplorer", "SceneExplorer", "FramesExplorer"]
 
@@ -259,10 +259,10 @@ class FramesExplorer(Explorer):
         fig = make_subplots(1, 3, subplot_titles=("image (320×240)", "crop (64×64)",
                                                   f"heatmap ({64 // int(params['stride'])}²)"),
                             horizontal_spacing=0.04)
-        fig.add_trace(go.Image(z=c["image"]), row=1, col=1)
+        fig.add_trace(go.Image(source=png_data_uri(c["image"])), row=1, col=1)
         fig.add_trace(go.Scatter(x=box[:, 0], y=box[:, 1], mode="lines", line={"color": "yellow"},
                                  name="crop box"), row=1, col=1)
-        fig.add_trace(go.Image(z=c["crop"]), row=1, col=2)
+        fig.add_trace(go.Image(source=png_data_uri(c["crop"])), row=1, col=2)
         fig.add_trace(go.Heatmap(z=c["heatmap"], colorscale="Magma", showscale=False), row=1, col=3)
         for col, key, dec in ((1, "kp_image", "decoded_image"), (2, "kp_crop", "decoded_crop"),
                               (3, "kp_heatmap", "decoded_heatmap")):

@@ -43,7 +43,14 @@ from torch import nn
 from labcore.data.datasets import PersonCrops
 from labcore.data.poses import POSE_FAMILIES
 from labcore.experiments.table import Table, aggregate
-from labcore.experiments.topdown import CropSet, evaluate_keypoints, predict, train
+from labcore.experiments.topdown import (
+    BACKBONES,
+    CropSet,
+    backbone_configs,
+    evaluate_keypoints,
+    predict,
+    train,
+)
 from labcore.methods.heatmap import GaussianHeatmap, TopDownHeatmapNet, joints_mse_loss
 from labcore.methods.hsjp import (
     JigsawTask,
@@ -64,7 +71,7 @@ __all__ = ["INITS", "BACKBONE_NAMES", "config", "PretextData", "HSJPData", "load
 #: The three starting points of fine-tuning.
 INITS = ("scratch", "HSJP", "supervised")
 #: labcore backbone names of the paper's two backbones in miniature.
-BACKBONE_NAMES = {"SimpleBaseline": "simplebaseline", "HRNet": "hrnet_lite"}
+BACKBONE_NAMES = BACKBONES  # the top-down experiments' names (labcore.experiments.topdown)
 
 
 def config(profile: Profile | str | None = None) -> dict[str, Any]:
@@ -82,13 +89,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
         "batch_size": p.pick(ci=16, cpu=32),
         "lr": 2e-3,
         "backbones": p.pick(ci=("SimpleBaseline",), cpu=("SimpleBaseline", "HRNet")),
-        "backbone_cfg": {
-            "SimpleBaseline": p.pick(
-                ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8, deconv_channels=(32, 32, 32)),
-                cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
-                         deconv_channels=(64, 64, 64))),
-            "HRNet": p.pick(ci=dict(widths=(16, 32), blocks=1), cpu=dict(widths=(16, 32, 64), blocks=2)),
-        },
+        "backbone_cfg": backbone_configs(p),
         "grid": 3,
         "gap": 2,
         "jigsaw_sigma": 1.0,

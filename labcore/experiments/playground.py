@@ -43,7 +43,15 @@ from torch import nn
 from labcore.checks import check_int
 from labcore.codec import Codec
 from labcore.experiments.table import Table, aggregate
-from labcore.experiments.topdown import CropSet, base_config, crops_at_sizes, fit_and_score, split
+from labcore.experiments.topdown import (
+    BACKBONES,
+    CropSet,
+    backbone_configs,
+    base_config,
+    crops_at_sizes,
+    fit_and_score,
+    split,
+)
 from labcore.methods.heatmap import (
     GaussianHeatmap,
     IntegralHeatmap,
@@ -61,8 +69,6 @@ from labcore.skeletons import COCO17
 __all__ = ["Recipe", "HEADS", "BACKBONES", "register_head", "config", "build_backbone_for", "recipe",
            "train_and_score", "run", "TopDownScaleNet"]
 
-#: Backbone names the playground offers → :func:`labcore.nn.build_backbone` names.
-BACKBONES = {"SimpleBaseline": "simplebaseline", "HRNet": "hrnet_lite"}
 
 
 @dataclass
@@ -96,13 +102,7 @@ def config(profile: Profile | str | None = None) -> dict[str, Any]:
         "heads": ("heatmap", "integral", "simdr"),
         "sizes": (32, 64),
         "backbone_name": "SimpleBaseline",
-        "backbone_cfg": {
-            "SimpleBaseline": p.pick(
-                ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8, deconv_channels=(32, 32, 32)),
-                cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
-                         deconv_channels=(64, 64, 64))),
-            "HRNet": p.pick(ci=dict(widths=(16, 32), blocks=1), cpu=dict(widths=(16, 32, 64), blocks=2)),
-        },
+        "backbone_cfg": backbone_configs(p),
         "sigma": 1.0,  # heatmap pixels (the official 64×64 / 128×128 configs)
         "integral_sigma": 2.0,  # the integral codec's (unused by its L1 loss) target spread
         "wahr_gamma": 0.01,  # SWAHR's γ
@@ -145,9 +145,15 @@ def _heatmaps_only(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return forward
 
 
+def _heatmap_model(input_size: tuple[int, int], cfg: dict[str, Any], net: type = TopDownHeatmapNet
+                   ) -> tuple[nn.Module, GaussianHeatmap]:
+    """A heatmap network on the backbone and its MSRA codec (σ, argmax + quarter)."""
+    model = net(build_backbone_for(cfg), COCO17.num_joints)
+    return model, GaussianHeatmap(input_size, model.heatmap_size(input_size), cfg["sigma"], refine=True)
+
+
 def heatmap_recipe(input_size: tuple[int, int], cfg: dict[str, Any]) -> Recipe:
-    model = TopDownHeatmapNet(build_backbone_for(cfg), COCO17.num_joints)
-    codec = GaussianHeatmap(input_size, model.heatmap_size(input_size), cfg["sigma"], refine=True)
+    model, codec = _heatmap_model(input_size, cfg)
 
     def loss_fn(m, batch):
         enc = codec.encode(batch["keypoints"], batch["visible"])
@@ -157,8 +163,7 @@ def heatmap_recipe(input_size: tuple[int, int], cfg: dict[str, Any]) -> Recipe:
 
 
 def wahr_recipe(input_size: tuple[int, int], cfg: dict[str, Any]) -> Recipe:
-    model = TopDownHeatmapNet(build_backbone_for(cfg), COCO17.num_joints)
-    codec = GaussianHeatmap(input_size, model.heatmap_size(input_size), cfg["sigma"], refine=True)
+    model, codec = _heatmap_model(input_size, cfg)
 
     def loss_fn(m, batch):
         # Unlabelled joints have all-zero target maps: WAHR, like HigherHRNet, trains them
@@ -171,8 +176,7 @@ def wahr_recipe(input_size: tuple[int, int], cfg: dict[str, Any]) -> Recipe:
 
 
 def sahr_recipe(input_size: tuple[int, int], cfg: dict[str, Any]) -> Recipe:
-    model = TopDownScaleNet(build_backbone_for(cfg), COCO17.num_joints)
-    codec = GaussianHeatmap(input_size, model.heatmap_size(input_size), cfg["sigma"], refine=True)
+    model, codec = _heatmap_model(input_size, cfg, TopDownScaleNet)
 
     def loss_fn(m, batch):
         enc = codec.encode(batch["keypoints"], batch["visible"])

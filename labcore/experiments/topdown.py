@@ -26,7 +26,22 @@ from labcore.runtime import Profile
 from labcore.skeletons import COCO17
 from labcore.train import History, fit
 
-__all__ = ["CropSet", "base_config", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train", "fit_and_score"]
+__all__ = ["BACKBONES", "backbone_configs", "CropSet", "base_config", "crops_at_sizes", "split", "predict", "evaluate_keypoints", "train", "fit_and_score"]
+
+
+#: The top-down experiments' backbone names → :func:`labcore.nn.build_backbone` names.
+BACKBONES = {"SimpleBaseline": "simplebaseline", "HRNet": "hrnet_lite"}
+
+
+def backbone_configs(p: Profile) -> dict[str, dict[str, Any]]:
+    """Each backbone's size per profile: small in ``ci`` (a notebook stays under a minute on
+    2 cores), the reproductions' in ``cpu``/``gpu``."""
+    return {
+        "SimpleBaseline": p.pick(
+            ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8, deconv_channels=(32, 32, 32)),
+            cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16, deconv_channels=(64, 64, 64))),
+        "HRNet": p.pick(ci=dict(widths=(16, 32), blocks=1), cpu=dict(widths=(16, 32, 64), blocks=2)),
+    }
 
 
 def base_config(p: Profile) -> dict[str, Any]:
@@ -40,10 +55,7 @@ def base_config(p: Profile) -> dict[str, Any]:
         "steps": p.pick(ci=25, cpu=450, gpu=4000),
         "batch_size": p.pick(ci=16, cpu=32),
         "lr": 2e-3,
-        "backbone": p.pick(ci=dict(layers=(1, 1, 1, 1), widths=(8, 16, 32, 64), stem_channels=8,
-                                   deconv_channels=(32, 32, 32)),
-                           cpu=dict(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128), stem_channels=16,
-                                    deconv_channels=(64, 64, 64))),
+        "backbone": backbone_configs(p)["SimpleBaseline"],
         "data_seed": 0,
         "background": "mixed",
     }

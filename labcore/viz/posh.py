@@ -242,14 +242,7 @@ class PoshExplorer(Explorer):
             fig = super().update(**params)
             self._shown = self._frame_key
             return fig
-        self._check(params)
-        self.params.update(params)
-        self._syncing = True
-        try:  # keep the sliders in step with values set from code
-            for name, value in params.items():
-                self._controls[name].value = value
-        finally:
-            self._syncing = False
+        self._set_params(params)
         fig, note = self.build(**self.params)
         key = self._frame_key
         image, mesh, skeleton = fig.data

@@ -60,8 +60,8 @@ class Explorer:
             raise ValueError(f"{type(self).__name__}.update: unknown parameter(s) {sorted(unknown)}; "
                              f"known: {sorted(self._controls)}")
 
-    def update(self, **params: Any) -> go.Figure:
-        """Recompute with ``params`` (others unchanged); return the new figure."""
+    def _set_params(self, params: dict[str, Any]) -> None:
+        """Check and store ``params`` and move the widgets to them (without re-triggering)."""
         self._check(params)
         self.params.update(params)
         self._syncing = True
@@ -70,6 +70,10 @@ class Explorer:
                 self._controls[name].value = value
         finally:
             self._syncing = False
+
+    def update(self, **params: Any) -> go.Figure:
+        """Recompute with ``params`` (others unchanged); return the new figure."""
+        self._set_params(params)
         fig, note = self.build(**self.params)
         with self.figure.batch_update():
             self.figure.data = []
